@@ -1,0 +1,62 @@
+"""chainrule: a neural-network framework where every computation is a graph and gradients flow back
+through it by the chain rule.
+
+>>> import chainrule as cr
+>>> x, y, z = (cr.tensor(v, requires_grad=True) for v in (1.0, -3.0, 4.0))
+>>> f = (x + y) * z
+>>> f.backward()
+>>> x.grad.item(), y.grad.item(), z.grad.item()
+(4.0, 4.0, -2.0)
+"""
+
+from . import backend
+from .autograd import backward, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    manual_seed,
+    set_default_dtype,
+    uint8,
+)
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck, gradgradcheck, numerical_grad
+from .ops import *
+from .ops import Function
+from .tensor import Tensor, result_type
+
+__version__ = "0.1.0"
+
+# PyTorch's dtype aliases; bound last because they shadow builtins inside this module.
+bool = bool_  # noqa: A001
+half, float, double = float16, float32, float64  # noqa: A001
+short, int, long = int16, int32, int64  # noqa: A001

@@ -1,0 +1,274 @@
+"""The graph walk: reverse-mode backpropagation by the chain rule.
+
+This module knows no op. A node is any object with ``inputs`` (the tensors it read) and
+``backward(grad_output)`` returning one gradient per input; ``Function`` in ``ops/function.py`` is the
+base class every op derives from. ``backward`` sorts the nodes reachable from the outputs in
+topological order (iteratively, so a 10,000-op chain is fine), then hands each node the gradient of
+its output and sums what comes back into the gradients of its inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from .tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops currently record the graph."""
+    return _grad_enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off (see :class:`no_grad` for the scoped form)."""
+    global _grad_enabled
+    _grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode and restores it afterwards."""
+
+    _mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self._mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Record nothing inside: ``with cr.no_grad(): ...`` or ``@cr.no_grad()``.
+
+    >>> x = cr.ones(2, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Record the graph inside, even within :class:`no_grad`."""
+
+    _mode = True
+
+
+def _topological_order(roots) -> list:
+    """Nodes reachable from ``roots``, each after every node that feeds it (inputs first)."""
+    order = []
+    visited = set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, 0)]
+        while stack:
+            node, i = stack[-1]
+            inputs = node.inputs
+            n = len(inputs)
+            while i < n:
+                parent = inputs[i]._node
+                i += 1
+                if parent is not None and parent not in visited:
+                    visited.add(parent)
+                    stack[-1] = (node, i)
+                    stack.append((parent, 0))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _check_versions(node) -> None:
+    """Refuse to backprop through a value that was changed in place after the op saved it."""
+    for i, seen in zip(node.saves, node._saved_versions if node.saves else ()):
+        t = node.inputs[i]
+        if t._version[0] != seen:
+            raise RuntimeError(
+                f"backward: an input of {node.op_name()} was modified by an in-place operation after "
+                f"it was saved for backward (version {t._version[0]}, expected {seen}); "
+                "use an out-of-place op (e.g. x = x + 1 instead of x += 1)"
+            )
+    if node.save_output:
+        out = node._out_ref()
+        if out is not None and out._version[0] != 0:
+            raise RuntimeError(
+                f"backward: the output of {node.op_name()} was modified by an in-place operation "
+                f"(version {out._version[0]}, expected 0), but {node.op_name()}'s backward needs it; "
+                "use an out-of-place op instead"
+            )
+
+
+def _as_grad(t: Tensor, g, what: str) -> Tensor:
+    if g is None:
+        if t._data.size != 1:
+            raise RuntimeError(
+                f"{what}: grad can be implicitly created only for scalar outputs, but the output has "
+                f"shape {t.shape}; pass gradient= (a tensor of that shape)"
+            )
+        return Tensor._wrap(np.ones(t.shape, dtype=t._data.dtype))
+    if not isinstance(g, Tensor):
+        g = Tensor._wrap(np.asarray(g, dtype=t._data.dtype))
+    if g.shape != t.shape:
+        raise RuntimeError(f"{what}: gradient has shape {g.shape} but the output has shape {t.shape}")
+    return g
+
+
+def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
+    """Backpropagate from ``outputs``. Returns {id(tensor): grad} for leaves (and ``wanted`` tensors)."""
+    global _grad_enabled
+    node_grads: dict = {}
+    leaf_grads: dict = {}
+    roots = []
+    wanted_nodes = {}
+    if wanted is not None:
+        for t in wanted:
+            if t._node is not None:
+                wanted_nodes[t._node] = t
+    found = {}
+    for t, g in zip(outputs, grad_outputs):
+        node = t._node
+        if node is None:
+            key = id(t)
+            leaf_grads[key] = (t, g if key not in leaf_grads else leaf_grads[key][1] + g)
+            continue
+        roots.append(node)
+        node_grads[node] = g if node not in node_grads else node_grads[node] + g
+    prev = _grad_enabled
+    _grad_enabled = create_graph
+    try:
+        for node in reversed(_topological_order(roots)):
+            g = node_grads.pop(node, None)
+            if g is None:
+                continue
+            if node in wanted_nodes:
+                found[id(wanted_nodes[node])] = g
+            if node.saves or node.save_output:
+                _check_versions(node)
+            for t, gi in zip(node.inputs, node.backward(g)):
+                if gi is None or not t.requires_grad:
+                    continue
+                if gi._data.dtype != t._data.dtype:
+                    gi = gi.to(t._data.dtype)
+                parent = t._node
+                if parent is None:
+                    key = id(t)
+                    prev_g = leaf_grads.get(key)
+                    leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
+                else:
+                    prev_g = node_grads.get(parent)
+                    node_grads[parent] = gi if prev_g is None else prev_g + gi
+    finally:
+        _grad_enabled = prev
+    return leaf_grads, found
+
+
+def backward(
+    tensors: Tensor | Sequence[Tensor],
+    grad_tensors=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> None:
+    """Accumulate d(tensors)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+    ``retain_graph`` is accepted for PyTorch compatibility: graphs here can always be walked again.
+    """
+    outputs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(outputs) if grad_tensors is None else [grad_tensors]
+    seeds = []
+    for t, g in zip(outputs, grad_tensors):
+        if not t.requires_grad:
+            raise RuntimeError(
+                "backward: element 0 of tensors does not require grad and has no graph; "
+                "create the inputs with requires_grad=True (and not under cr.no_grad())"
+            )
+        seeds.append(_as_grad(t, g, "backward"))
+    leaf_grads, _ = _run(outputs, seeds, create_graph)
+    # Arrays handed to a leaf's .grad must be owned by it alone: the seed, broadcast views and a
+    # gradient shared by two inputs (as `a + b` sends) are copied; fresh results are kept as they are.
+    handed = {id(s._data) for s in seeds}
+    for t, g in leaf_grads.values():
+        _accumulate(t, g, create_graph, handed)
+
+
+def _accumulate(t: Tensor, g: Tensor, create_graph: bool, handed: set) -> None:
+    if t.grad is None:
+        if not create_graph:
+            a = g._data
+            if a.base is not None or not a.flags.writeable or id(a) in handed or g._node is not None:
+                a = a.copy()
+            handed.add(id(a))
+            g = Tensor._wrap(a)
+        t.grad = g
+        return
+    old = t.grad
+    if create_graph or old.requires_grad:
+        t.grad = old + g
+    elif old._data.flags.writeable and old._data.shape == g._data.shape:
+        np.add(old._data, g._data, out=old._data)
+    else:
+        t.grad = Tensor._wrap(old._data + g._data)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple:
+    """Return d(outputs)/d(inputs) without touching any ``.grad``.
+
+    With ``create_graph=True`` the returned gradients are themselves part of a graph, so they can be
+    differentiated again (second derivatives, Hessian-vector products).
+
+    >>> x = cr.tensor(3.0, requires_grad=True)
+    >>> (g,) = cr.grad(x ** 3, x, create_graph=True)
+    >>> cr.grad(g, x)[0].item()   # d2/dx2 x^3 = 6x
+    18.0
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for i, t in enumerate(outs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no graph")
+    seeds = [_as_grad(t, g, "grad") for t, g in zip(outs, grad_outputs)]
+    leaf_grads, found = _run(outs, seeds, create_graph, wanted=[t for t in ins if t._node is not None])
+    result = []
+    for i, t in enumerate(ins):
+        g = found.get(id(t)) if t._node is not None else leaf_grads.get(id(t), (None, None))[1]
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,129 @@
+"""Matrix ops: matmul (vectors, matrices, batches), the fused linear layer, outer and dot.
+
+For C = A @ B the chain rule gives dA = dC @ B^T and dB = A^T @ dC; batch dimensions that were
+broadcast are summed back by ``unbroadcast``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, _binary_args
+from .function import Function, unbroadcast
+
+
+class Matmul(Function):
+    __slots__ = ()
+    saves = (0, 1)
+
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        a2 = a if a._data.ndim > 1 else a.reshape(1, -1)
+        b2 = b if b._data.ndim > 1 else b.reshape(-1, 1)
+        g = grad
+        if a._data.ndim == 1:
+            g = g.unsqueeze(-2)
+        if b._data.ndim == 1:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(g @ b2.mT, a2._data.shape).reshape(a._data.shape)  # dA = dC B^T
+        if b.requires_grad:
+            gb = unbroadcast(a2.mT @ g, b2._data.shape).reshape(b._data.shape)  # dB = A^T dC
+        return ga, gb
+
+
+def _check_matmul(a: Tensor, b: Tensor, op: str) -> None:
+    sa, sb = a._data.shape, b._data.shape
+    if not sa or not sb:
+        raise ValueError(f"{op}: both arguments must have at least 1 dimension, got {sa} @ {sb}")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ValueError(f"{op}: {sa} @ {sb}: inner dimensions {k_a} and {k_b} differ")
+    if len(sa) > 2 or len(sb) > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            msg = f"{op}: {sa} @ {sb}: batch dimensions {sa[:-2]} and {sb[:-2]} cannot be broadcast"
+            raise ValueError(msg) from None
+
+
+def matmul(input, other) -> Tensor:
+    """Matrix product with NumPy/PyTorch semantics: 1-D vectors, 2-D matrices, broadcast batches."""
+    a, b = _binary_args(input, other)
+    _check_matmul(a, b, "matmul")
+    return Matmul().apply(a, b)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm: expects two matrices, got shapes {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm: expects two 3-D batches of equal size, got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    return matmul(input, vec)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise ValueError(f"dot: expects two 1-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+class Linear(Function):
+    """y = x W^T + b as one node: one matmul forward, two back, no intermediate x W^T tensor."""
+
+    __slots__ = ()
+    saves = (0, 1)
+
+    def forward(self, x, weight, bias=None):
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, grad):
+        x, weight = self.inputs[0], self.inputs[1]
+        has_bias = len(self.inputs) == 3
+        gx = grad @ weight if x.requires_grad else None  # dx = dy W
+        gw = gb = None
+        if weight.requires_grad:
+            if grad._data.ndim == 2:
+                gw = grad.mT @ x  # dW = dy^T x
+            else:
+                gw = grad.reshape(-1, grad.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
+        if has_bias and self.inputs[2].requires_grad:
+            gb = grad.sum(dim=tuple(range(grad._data.ndim - 1))) if grad._data.ndim > 1 else grad
+        return (gx, gw, gb) if has_bias else (gx, gw)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``, PyTorch's ``F.linear``; weight has shape (out_features, in_features)."""
+    if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[-1]:
+        raise ValueError(
+            f"linear: input of shape {input.shape} does not match weight of shape {weight.shape} "
+            f"(expected input (..., {weight.shape[-1]}))"
+        )
+    if bias is not None and bias._data.shape != weight._data.shape[:1]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    dt = weight._data.dtype
+    if input._data.dtype != dt:
+        input = input.to(dt)
+    if bias is None:
+        return Linear().apply(input, weight)
+    return Linear().apply(input, weight, bias)

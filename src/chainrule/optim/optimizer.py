@@ -1,0 +1,133 @@
+"""Optimizer: the base class with PyTorch's param groups, state and state_dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import autograd
+from ..tensor import Tensor
+
+required = object()
+
+
+class Optimizer:
+    """Base of every optimizer. ``params`` is an iterable of Parameters or of dicts (param groups)
+    each holding ``params`` and any per-group option overriding ``defaults``.
+
+    Subclasses implement ``step`` and update ``p._data`` in place, so models and other references see
+    the new weights. Per-parameter state (momentum buffers, moments) lives in ``self.state[p]``.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = defaults
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Tensors or dicts, got a single Tensor; "
+                "pass model.parameters() or [tensor]"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+        group["params"] = params
+        for key, default in self.defaults.items():
+            if default is required and key not in group:
+                raise ValueError(f"{type(self).__name__}: parameter group didn't specify a value of {key!r}")
+            group.setdefault(key, default)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad._data[...] = 0
+
+    def step(self, closure: Callable | None = None):
+        raise TypeError(f"{type(self).__name__} must define step()")
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        with autograd.enable_grad():
+            return closure()
+
+    # ---- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{'state': {index: {name: value}}, 'param_groups': [...]}`` with params as indices, as PyTorch."""
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {
+                        k: (v.detach().clone() if isinstance(v, Tensor) else (v.copy() if isinstance(v, np.ndarray) else v))
+                        for k, v in self.state[p].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the state has {len(groups)} parameter groups, "
+                f"this optimizer has {len(self.param_groups)}"
+            )
+        params = [p for g in self.param_groups for p in g["params"]]
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: a parameter group differs in size")
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = v
+        self.state = {}
+        for i, st in state_dict["state"].items():
+            p = params[int(i)]
+            new = {}
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    v = Tensor._wrap(v._data.astype(p.dtype) if v._data.dtype.kind == "f" else v._data.copy())
+                elif isinstance(v, np.ndarray):
+                    v = v.astype(p.dtype) if v.dtype.kind == "f" else v.copy()
+                new[k] = v
+            self.state[p] = new
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
