@@ -54,6 +54,9 @@ from .ops import *
 from .ops import Function
 from .tensor import Tensor, result_type
 
+from . import nn, optim  # noqa: E402  (after the core: they build on it)
+from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
+
 __version__ = "0.1.0"
 
 # PyTorch's dtype aliases; bound last because they shadow builtins inside this module.

@@ -1,0 +1,144 @@
+"""The ``chainrule`` command: parses arguments and calls the library, nothing more.
+
+Subcommands register themselves in ``COMMANDS`` through small ``add_*`` functions; every handler
+calls library functions that are tested on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``chainrule train: error: ...`` and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset and write a run folder",
+        description="Train a model (an MLP by default) on a dataset (the bundled digits by default), "
+        "print the held-out test accuracy and loss, and write the checkpoint, the history (JSON and "
+        "CSV) and the training curves under OUT/NAME/.",
+    )
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default), moons, circles, spirals, xor, blobs, mnist-subset, "
+                        "idx:FOLDER (MNIST/Fashion-MNIST IDX files), or csv:FILE (last column = label)")
+    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"], help="mlp (default) or cnn (LeNet-style)")
+    p.add_argument("--hidden", default="128,64", help="hidden layer sizes of the MLP, e.g. 128,64 (default)")
+    p.add_argument("--activation", default="relu",
+                   help="relu (default), leaky_relu, prelu, elu, sigmoid, tanh, gelu, silu, softplus")
+    p.add_argument("--loss", default="cross_entropy", help="cross_entropy (default), nll, hinge, mse")
+    p.add_argument("--optimizer", default="adam",
+                   help="adam (default), adamw, sgd, momentum, nesterov, rmsprop, adagrad")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's, 1e-3 for adam)")
+    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training data (default 30)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout between MLP layers (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for splits, init and shuffling (default 0)")
+    p.add_argument("--val-split", type=float, default=0.1,
+                   help="fraction of the training part held out for validation (default 0.1)")
+    p.add_argument("--test-split", type=float, default=0.2, help="fraction held out for the test (default 0.2)")
+    p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
+    p.add_argument("--name", default=None, help="run name (default: DATASET-MODEL, numbered if taken)")
+    p.add_argument("--plots", action="store_true", help="also write every diagnostic plot of the run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_train)
+
+
+def _train(args) -> int:
+    from .train.runs import TrainConfig, train_run
+
+    hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip()) if args.hidden else ()
+    config = TrainConfig(
+        dataset=args.dataset, model=args.model, hidden=hidden, activation=args.activation, loss=args.loss,
+        optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
+        weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, val_split=args.val_split,
+        test_split=args.test_split,
+    )
+    result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots)
+    print(f"test accuracy: {result.test['accuracy']:.4f}  test loss: {result.test['loss']:.4f}")
+    print(f"run written to {result.run_dir}")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a trained run on its held-out test set",
+                       description="Rebuild the model of a run folder from its checkpoint and report its "
+                       "accuracy and loss on the run's held-out test set.")
+    p.add_argument("run", help="a run folder written by `chainrule train`")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args) -> int:
+    from .train.runs import evaluate_run
+
+    test = evaluate_run(args.run)
+    print(f"test accuracy: {test['accuracy']:.4f}  test loss: {test['loss']:.4f}")
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict classes for the rows of a CSV file",
+                       description="Predict with a trained run: INPUT.csv holds one example per row "
+                       "(the same features as the training data, no label column).")
+    p.add_argument("run", help="a run folder written by `chainrule train`")
+    p.add_argument("input", help="CSV file of inputs, one row per example (a header row is skipped)")
+    p.add_argument("-o", "--output", default=None, help="write predictions to this CSV instead of printing")
+    p.add_argument("--proba", action="store_true", help="also give the class probabilities")
+    p.set_defaults(handler=_predict)
+
+
+def _predict(args) -> int:
+    from .train.runs import predict_run
+
+    rows = predict_run(args.run, args.input, proba=args.proba)
+    text = "\n".join(",".join(str(v) for v in row) for row in rows) + "\n"
+    if args.output:
+        from .train.history import atomic_write_text
+
+        atomic_write_text(args.output, text)
+        print(f"{len(rows) - 1} predictions written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS = [_add_train, _add_evaluate, _add_predict]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="chainrule",
+        description="chainrule: neural networks as computational graphs, trained by backpropagation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ImportError) as e:
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"chainrule {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
