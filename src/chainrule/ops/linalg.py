@@ -21,18 +21,22 @@ class Matmul(Function):
 
     def backward(self, grad):
         a, b = self.inputs
-        a2 = a if a._data.ndim > 1 else a.reshape(1, -1)
-        b2 = b if b._data.ndim > 1 else b.reshape(-1, 1)
-        g = grad
-        if a._data.ndim == 1:
-            g = g.unsqueeze(-2)
-        if b._data.ndim == 1:
-            g = g.unsqueeze(-1)
+        sa, sb = a._data.shape, b._data.shape
+        if len(sa) == 2 and len(sb) == 2:  # the common case: no vectors, no batches
+            ga = grad @ b.mT if a.requires_grad else None  # dA = dC B^T
+            gb = a.mT @ grad if b.requires_grad else None  # dB = A^T dC
+            return ga, gb
+        # A vector takes part as a 1-row (left) or 1-column (right) matrix; its dimension is put
+        # back into the gradient before the matrix rule, and taken out again at the end.
+        a2 = a if len(sa) > 1 else a.reshape(1, -1)
+        b2 = b if len(sb) > 1 else b.reshape(-1, 1)
+        sa2, sb2 = a2._data.shape, b2._data.shape
+        g = grad.reshape(np.broadcast_shapes(sa2[:-2], sb2[:-2]) + (sa2[-2], sb2[-1]))
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g @ b2.mT, a2._data.shape).reshape(a._data.shape)  # dA = dC B^T
+            ga = unbroadcast(g @ b2.mT, sa2).reshape(sa)
         if b.requires_grad:
-            gb = unbroadcast(a2.mT @ g, b2._data.shape).reshape(b._data.shape)  # dB = A^T dC
+            gb = unbroadcast(a2.mT @ g, sb2).reshape(sb)
         return ga, gb
 
 
