@@ -1,3 +1,8 @@
 """Optimizers: the update rules, each exactly PyTorch's, updating parameters in place."""
 
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD

@@ -48,7 +48,9 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
-            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+            raise ValueError(
+                f"{type(self).__name__}: some parameters appear in more than one parameter group"
+            )
         group["params"] = params
         for key, default in self.defaults.items():
             if default is required and key not in group:
@@ -57,14 +59,18 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: ``p.grad = None`` (default), or fill them with zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif g._node is not None or not g._data.flags.writeable:
+                    p.grad = Tensor._wrap(np.zeros_like(g._data))
                 else:
-                    p.grad._data[...] = 0
+                    g._data[...] = 0
 
     def step(self, closure: Callable | None = None):
         raise TypeError(f"{type(self).__name__} must define step()")
@@ -74,6 +80,34 @@ class Optimizer:
             return None
         with autograd.enable_grad():
             return closure()
+
+    # ---- helpers for subclasses -------------------------------------------------------------------
+    @staticmethod
+    def _params_with_grad(group: dict):
+        """``(param, grad array)`` for the group's parameters that have a gradient."""
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p, p.grad._data
+
+    @staticmethod
+    def _updated(p: Tensor) -> None:
+        """Record an in-place change of ``p`` (as PyTorch's version counter does), so a graph that saved
+        the old values refuses to backpropagate through them."""
+        p._version[0] += 1
+
+    def _workspace(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
+        """A scratch array shaped and typed like ``like``: a view into one buffer per (slot, dtype)
+        that grows to the largest parameter, so steps allocate nothing once warmed up."""
+        cache = self.__dict__.setdefault("_scratch", {})
+        key = (slot, like.dtype)
+        buf = cache.get(key)
+        if buf is None or buf.size < like.size:
+            buf = cache[key] = np.empty(like.size, dtype=like.dtype)
+        return buf[: like.size].reshape(like.shape)
+
+    def _check_option(self, ok: bool, message: str) -> None:
+        if not ok:
+            raise ValueError(message)
 
     # ---- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -91,7 +125,11 @@ class Optimizer:
             for p in g["params"]:
                 if p in self.state:
                     state[index[id(p)]] = {
-                        k: (v.detach().clone() if isinstance(v, Tensor) else (v.copy() if isinstance(v, np.ndarray) else v))
+                        k: (
+                            v.detach().clone()
+                            if isinstance(v, Tensor)
+                            else (v.copy() if isinstance(v, np.ndarray) else v)
+                        )
                         for k, v in self.state[p].items()
                     }
         return {"state": state, "param_groups": groups}
@@ -119,6 +157,12 @@ class Optimizer:
                     v = Tensor._wrap(v._data.astype(p.dtype) if v._data.dtype.kind == "f" else v._data.copy())
                 elif isinstance(v, np.ndarray):
                     v = v.astype(p.dtype) if v.dtype.kind == "f" else v.copy()
+                shape = getattr(v, "shape", None)
+                if shape not in (None, (), p.shape):
+                    raise ValueError(
+                        f"{type(self).__name__}.load_state_dict: state {k!r} of parameter {i} has shape "
+                        f"{tuple(shape)}, the parameter has shape {p.shape}"
+                    )
                 new[k] = v
             self.state[p] = new
 
