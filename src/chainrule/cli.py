@@ -109,7 +109,41 @@ def _predict(args) -> int:
     return 0
 
 
-COMMANDS = [_add_train, _add_evaluate, _add_predict]
+def _add_compare(sub) -> None:
+    from .train.compare import METHODS
+
+    p = sub.add_parser("compare", help="train the same model with several optimizers and compare them",
+                       description="Train one MLP from the same initial weights with each optimizer "
+                       "(gd = full batch, sgd = one example per step, minibatch = --batch-size examples) "
+                       "and write a table and plots of the loss against iterations, epochs and time.")
+    p.add_argument("--dataset", default="moons", help="moons (default), circles, spirals, xor or blobs")
+    p.add_argument("--optimizers", default=",".join(METHODS), help=f"comma-separated (default {','.join(METHODS)})")
+    p.add_argument("--hidden", default="8", help="hidden layer sizes (default 8)")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="data passes for stochastic methods, iterations for full-batch ones (default 30)")
+    p.add_argument("--batch-size", type=int, default=16, help="B for minibatch, momentum and adam (default 16)")
+    p.add_argument("--samples", type=int, default=200, help="training examples (default 200)")
+    p.add_argument("--gradient", default="analytic", choices=["analytic", "numerical"],
+                   help="analytic (backprop, default) or numerical (finite differences: slow, as the lecture warns)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="runs/compare", help="output folder (default runs/compare)")
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args) -> int:
+    from .train.compare import compare, format_table, write_outputs
+
+    hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+    methods = [m.strip() for m in args.optimizers.split(",") if m.strip()]
+    runs = compare(args.dataset, methods, hidden=hidden, epochs=args.epochs, batch_size=args.batch_size,
+                   gradient=args.gradient, n_samples=args.samples, seed=args.seed)
+    print(format_table(runs))
+    write_outputs(runs, args.out)
+    print(f"table and plots written to {args.out}")
+    return 0
+
+
+COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
