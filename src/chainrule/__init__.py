@@ -54,7 +54,7 @@ from .ops import *
 from .ops import Function
 from .tensor import Tensor, result_type
 
-from . import nn, optim  # noqa: E402  (after the core: they build on it)
+from . import models, nn, optim  # noqa: E402  (after the core: they build on it)
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
 
 __version__ = "0.1.0"
