@@ -30,13 +30,16 @@ def _float_dtype(dtype) -> np.dtype:
     return backend.as_dtype(dtype) or backend.get_default_dtype()
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (Python floats become float32, ints int64).
+def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (Python floats become float32, ints int64); ``name``
+    labels it in ``cr.viz`` drawings and chain-rule tables.
 
     >>> cr.tensor([[1, 2], [3, 4]]).dtype
     dtype('int64')
     """
-    return _finish(_to_array(data, dtype), requires_grad)
+    t = _finish(_to_array(data, dtype), requires_grad)
+    t.name = name
+    return t
 
 
 def as_tensor(data, dtype=None) -> Tensor:
