@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..tensor import Tensor
-from .elementwise import _floating, exp, log, sqrt, where
+from .elementwise import _floating, exp, log, where
 from .function import Function
 
 _wrap = Tensor._wrap
@@ -108,9 +108,24 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     return (centred * centred).sum(dim=axes, keepdim=keepdim) / float(builtins.max(n - correction, 0))
 
 
+class _StdFromVar(Function):
+    """sqrt(var) whose gradient is 0 where var = 0 (a constant input), as PyTorch's std gives."""
+
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, v):
+        return np.sqrt(v)
+
+    def backward(self, grad):
+        out = self.output
+        zero = out == 0
+        return (where(zero, 0.0, grad / (2.0 * where(zero, 1.0, out))),)  # d sqrt(v) = 1 / (2 sqrt v)
+
+
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Standard deviation: sqrt of :func:`var` (unbiased by default)."""
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    return _StdFromVar().apply(var(input, dim, unbiased, keepdim, correction=correction))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
