@@ -307,14 +307,9 @@ class Tanh(Function):
 
 
 def _stable_sigmoid(a: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-a) without overflow: e^-|a| never exceeds 1."""
-    e = np.abs(a)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    out = np.where(a >= 0, np.ones((), a.dtype), e)
-    e += 1.0
-    out /= e
-    return out
+    """1 / (1 + e^-a) without overflow: e^-|a| never exceeds 1 (then sigma(a) = e^a / (1 + e^a) for a < 0)."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0, e) / (1.0 + e)
 
 
 class Sigmoid(Function):
