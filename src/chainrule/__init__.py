@@ -57,6 +57,8 @@ from .tensor import Tensor, result_type
 from . import models, nn, optim  # noqa: E402  (after the core: they build on it)
 from . import data  # noqa: E402
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
+from . import viz  # noqa: E402
+from .viz.gradcheck import gradcheck_model  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,6 @@
+"""Seeing backprop: graph drawings with values and gradients, the chain rule step by step, gradient
+checks, training diagnostics and plots."""
+
+from .draw import GraphDrawing, draw_graph
+from .graph import build_graph, op_label
+from .modules import trace_modules
