@@ -47,6 +47,8 @@ class Module:
                 registry.pop(name, None)
             d.pop(name, None)
             (params if isinstance(value, Parameter) else modules)[name] = value
+            if isinstance(value, Module):
+                value.__dict__["_module_name"] = name  # lets a layer name itself in error messages
         elif name in params or name in modules:
             if value is not None:
                 kind = "parameter" if name in params else "submodule"
@@ -91,7 +93,11 @@ class Module:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
         self._modules[name] = module
+        if module is not None:
+            module.__dict__["_module_name"] = name
 
     register_module = add_module
 
@@ -100,7 +106,42 @@ class Module:
         raise TypeError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if "_forward_hooks" not in d and "_forward_pre_hooks" not in d:
+            return self.forward(*args, **kwargs)
+        for hook in list(d.get("_forward_pre_hooks", {}).values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(d.get("_forward_hooks", {}).values()):
+            changed = hook(self, args, out)
+            if changed is not None:
+                out = changed
+        return out
+
+    def register_forward_hook(self, hook) -> _HookHandle:
+        """Call ``hook(module, args, output)`` after each forward; a non-None return replaces the output."""
+        return _HookHandle(self.__dict__.setdefault("_forward_hooks", {}), hook, self, "_forward_hooks")
+
+    def register_forward_pre_hook(self, hook) -> _HookHandle:
+        """Call ``hook(module, args)`` before each forward; a non-None return replaces the arguments."""
+        return _HookHandle(self.__dict__.setdefault("_forward_pre_hooks", {}), hook, self, "_forward_pre_hooks")
+
+    @property
+    def layer_name(self) -> str:
+        """How error messages name this layer: its attribute name in the parent and its class."""
+        name = self.__dict__.get("_module_name")
+        return f"{type(self).__name__} layer {name!r}" if name is not None else f"{type(self).__name__} layer"
+
+    # ---- config (rebuild without code) ----------------------------------------------------------
+    def get_config(self) -> dict:
+        """A JSON-able description ``{"class": name, "args": {...}}`` from which
+        :func:`chainrule.nn.from_config` rebuilds this module (with fresh weights)."""
+        raise TypeError(
+            f"{type(self).__name__} cannot describe itself as a config; only built-in layers and models "
+            "(and classes registered with cr.nn.register_config that define get_config) can"
+        )
 
     # ---- traversal -------------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple[str, Module]]:
@@ -266,10 +307,23 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
+        """PyTorch's layout, with the number of parameters of each layer after it as a comment."""
+        text = self._repr_body()
+        if self._modules:
+            text += f"  # {_count(self.num_parameters())} in total"
+        return text
+
+    def _repr_body(self) -> str:
         lines = []
         for name, m in self._modules.items():
-            child = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {child}")
+            if m is None:
+                lines.append(f"  ({name}): None")
+                continue
+            child = m._repr_body()
+            n = m.num_parameters()
+            if n:
+                child += f"  # {_count(n)}"
+            lines.append(f"  ({name}): " + child.replace("\n", "\n  "))
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not lines:
             return head + ")"
@@ -277,6 +331,33 @@ class Module:
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
+
+
+def _count(n: int) -> str:
+    return f"{n:,} parameter" + ("" if n == 1 else "s")
+
+
+class _HookHandle:
+    """Returned by ``register_forward_hook``: ``handle.remove()`` takes the hook off again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook, module: Module, attr: str):
+        _HookHandle._next_id += 1
+        self.id = _HookHandle._next_id
+        self._hooks, self._module, self._attr = hooks, module, attr
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+        if not self._hooks:
+            self._module.__dict__.pop(self._attr, None)
+
+    def __enter__(self) -> _HookHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 class _IncompatibleKeys(tuple):

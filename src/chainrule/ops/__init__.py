@@ -1,5 +1,6 @@
 """The primitive operations, grouped by family. Each op's forward and backward sit side by side."""
 
+from .activation import erf, erfc, prelu, selu
 from .elementwise import *
 from .function import Function, unbroadcast
 from .indexing import gather, getitem, index_put, index_select, masked_fill, take_along_dim
