@@ -198,10 +198,11 @@ def backward(
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(outputs) if grad_tensors is None else [grad_tensors]
     seeds = []
-    for t, g in zip(outputs, grad_tensors):
+    for i, (t, g) in enumerate(zip(outputs, grad_tensors)):
         if not t.requires_grad:
+            what = "the tensor" if len(outputs) == 1 else f"tensor {i}"
             raise RuntimeError(
-                "backward: element 0 of tensors does not require grad and has no graph; "
+                f"backward: {what} does not require grad and has no graph (no input required grad); "
                 "create the inputs with requires_grad=True (and not under cr.no_grad())"
             )
         seeds.append(_as_grad(t, g, "backward"))

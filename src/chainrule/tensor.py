@@ -195,16 +195,14 @@ class Tensor:
         return self._data.copy() if copy else self._data
 
     def item(self):
-        if self._data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self._data.item()
+        return self._scalar("item")
 
     def tolist(self):
         return self._data.tolist()
 
     def _scalar(self, kind: str):
         if self._data.size != 1:
-            raise ValueError(
+            raise RuntimeError(
                 f"{kind}(): only one-element tensors can be converted to Python scalars, "
                 f"got shape {self.shape}"
             )

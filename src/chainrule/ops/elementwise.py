@@ -582,32 +582,30 @@ def _copied(input: Tensor, src) -> Tensor:
 
 
 # ---- comparisons and logic (no gradient) --------------------------------------------------------
-def _compare(ufunc):
+def _compare(ufunc, name: str):
     def compare(input, other) -> Tensor:
         a, b = _binary_args(input, other)
         try:
             return _wrap(np.asarray(ufunc(a._data, b._data)))
         except ValueError:
-            raise ValueError(
-                f"{ufunc.__name__}: shapes {a.shape} and {b.shape} cannot be broadcast together"
-            ) from None
+            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
 
-    compare.__name__ = ufunc.__name__
+    compare.__name__ = name
     return compare
 
 
-eq = _compare(np.equal)
-ne = _compare(np.not_equal)
-lt = _compare(np.less)
-le = _compare(np.less_equal)
-gt = _compare(np.greater)
-ge = _compare(np.greater_equal)
-logical_and = _compare(np.logical_and)
-logical_or = _compare(np.logical_or)
-logical_xor = _compare(np.logical_xor)
-bitwise_and = _compare(np.bitwise_and)
-bitwise_or = _compare(np.bitwise_or)
-bitwise_xor = _compare(np.bitwise_xor)
+eq = _compare(np.equal, "eq")
+ne = _compare(np.not_equal, "ne")
+lt = _compare(np.less, "lt")
+le = _compare(np.less_equal, "le")
+gt = _compare(np.greater, "gt")
+ge = _compare(np.greater_equal, "ge")
+logical_and = _compare(np.logical_and, "logical_and")
+logical_or = _compare(np.logical_or, "logical_or")
+logical_xor = _compare(np.logical_xor, "logical_xor")
+bitwise_and = _compare(np.bitwise_and, "bitwise_and")
+bitwise_or = _compare(np.bitwise_or, "bitwise_or")
+bitwise_xor = _compare(np.bitwise_xor, "bitwise_xor")
 
 
 def logical_not(input: Tensor) -> Tensor:
