@@ -2,5 +2,7 @@
 checks, training diagnostics and plots."""
 
 from .draw import GraphDrawing, draw_graph
+from .explain import ChainStep, Deltas, Explanation, deltas, explain
+from .gradcheck import ModelGradcheck, gradcheck_model
 from .graph import build_graph, op_label
 from .modules import trace_modules

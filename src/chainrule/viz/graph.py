@@ -127,7 +127,7 @@ def build_graph(output, params=None, model=None, grads: bool = True, max_nodes: 
     grad gets ``d(output)/d(value)`` (of the sum of the output when it is not a scalar).
     ``max_nodes`` keeps the nodes nearest to the output (value and op nodes counted together).
     """
-    outputs = [output] if isinstance(output, Tensor) else list(output)
+    outputs = [output] if isinstance(output, Tensor) else list(output) if isinstance(output, (list, tuple)) else [output]
     for o in outputs:
         if not isinstance(o, Tensor):
             raise TypeError(f"draw_graph: expected a Tensor (the output of a computation), got {type(o).__name__}")
@@ -253,17 +253,30 @@ def _auto_name(graph: Graph) -> None:
                                       else None) for i in op.inputs]
         if any(n is None for n in ins) or not ins:
             continue
-        ins = [f"({n})" if any(c in n for c in "+-*/ ") and not _is_number(n) else n for n in ins]
         sym = _SYMBOLS.get(op.fn.op_name())
         if sym and sym != "neg" and len(ins) == 2:
-            text = f"{ins[0]}{sym}{ins[1]}"
+            a, b = (f"({n})" if _compound(n) else n for n in ins)
+            text = f"{a}{sym}{b}"
         elif op.fn.op_name() == "powscalar":
-            text = f"{ins[0]}{op.label}"
+            text = f"({ins[0]}){op.label}" if _compound(ins[0]) else f"{ins[0]}{op.label}"
         else:
             text = f"{op.label}({', '.join(ins)})"
         if len(text) <= 24:
             v.name = text
             v.auto = True
+
+
+def _compound(text: str) -> bool:
+    """Whether ``text`` has an operator outside parentheses (and so needs them as an operand)."""
+    if _is_number(text):
+        return False
+    depth = 0
+    for c in text:
+        depth += c == "("
+        depth -= c == ")"
+        if depth == 0 and c in "+-*/@ ":
+            return True
+    return False
 
 
 def _is_number(s: str) -> bool:
