@@ -311,7 +311,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     ``padding`` is an int, a pair, ``'valid'`` (none) or ``'same'`` (output as large as the input;
     stride 1 only). Output size per dim: floor((L + 2p - d (k - 1) - 1) / s) + 1.
 
-    >>> y = cr.conv2d(cr.ones(1, 1, 4, 4), cr.ones(2, 1, 3, 3), padding=1)
+    >>> import chainrule.nn.functional as F
+    >>> y = F.conv2d(cr.ones(1, 1, 4, 4), cr.ones(2, 1, 3, 3), padding=1)
     >>> y.shape, y[0, 0, 0, 0].item(), y[0, 0, 1, 1].item()
     ((1, 2, 4, 4), 4.0, 9.0)
     """

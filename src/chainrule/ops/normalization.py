@@ -111,8 +111,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     given, updates them in place (momentum as in PyTorch: new = (1 - m) old + m batch);
     ``training=False`` normalises with running_mean/running_var.
 
+    >>> import chainrule.nn.functional as F
     >>> x = cr.tensor([[1.0], [3.0]])
-    >>> cr.batch_norm(x, None, None, training=True, eps=0.0).flatten().tolist()
+    >>> F.batch_norm(x, None, None, training=True, eps=0.0).flatten().tolist()
     [-1.0, 1.0]
     """
     op = "batch_norm"

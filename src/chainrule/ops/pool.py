@@ -225,7 +225,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     """Maximum over each kH x kW window of ``input`` (N, C, H, W) or (C, H, W); stride defaults to
     the kernel size, padding (at most half the kernel) counts as -inf.
 
-    >>> cr.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).flatten().tolist()
+    >>> import chainrule.nn.functional as F
+    >>> F.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).flatten().tolist()
     [5.0, 7.0, 13.0, 15.0]
     """
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2,
@@ -275,7 +276,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     """Mean over each kH x kW window of ``input`` (N, C, H, W) or (C, H, W). Zero padding counts
     towards the mean when ``count_include_pad`` (PyTorch's default).
 
-    >>> cr.avg_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).flatten().tolist()
+    >>> import chainrule.nn.functional as F
+    >>> F.avg_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).flatten().tolist()
     [2.5, 4.5, 10.5, 12.5]
     """
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -305,7 +307,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
     Separable, so out = A_h @ x @ A_w^T with (oH, H) and (oW, W) averaging matrices.
 
-    >>> cr.adaptive_avg_pool2d(cr.ones(2, 3, 7, 5), 1).shape
+    >>> import chainrule.nn.functional as F
+    >>> F.adaptive_avg_pool2d(cr.ones(2, 3, 7, 5), 1).shape
     (2, 3, 1, 1)
     """
     op = "adaptive_avg_pool2d"
@@ -329,3 +332,14 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     a_h = Tensor._wrap(_adaptive_matrix(h, oh, dt))
     a_w_t = Tensor._wrap(np.ascontiguousarray(_adaptive_matrix(w, ow, dt).T))
     return matmul(a_h, matmul(input, a_w_t))
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Average pooling of (N, C, L) or (C, L) inputs to a fixed length (bins as in PyTorch)."""
+    if isinstance(output_size, (tuple, list)):
+        output_size = output_size[0]
+    x = input
+    if x.ndim not in (2, 3):
+        raise ValueError(f"adaptive_avg_pool1d: expected a 2-D or 3-D input (N, C, L) or (C, L), got a "
+                         f"{x.ndim}-D input of shape {tuple(x.shape)}")
+    return adaptive_avg_pool2d(x.unsqueeze(-2), (1, output_size)).squeeze(-2)
