@@ -73,37 +73,36 @@ class enable_grad(_GradMode):
     _mode = True
 
 
-def _topological_order(roots) -> list:
-    """Nodes reachable from ``roots``, each after every node that feeds it (inputs first)."""
-    order = []
-    visited = set()
+def _count_consumers(roots) -> dict:
+    """For every node reachable from ``roots``: how many recorded edges lead into it.
+
+    A node may run its backward once that many gradients have arrived (Kahn's topological order,
+    walked with an explicit stack: a 10,000-op chain is fine).
+    """
+    deps = {}
+    stack = []
     for root in roots:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, 0)]
-        while stack:
-            node, i = stack[-1]
-            inputs = node.inputs
-            n = len(inputs)
-            while i < n:
-                parent = inputs[i]._node
-                i += 1
-                if parent is not None and parent not in visited:
-                    visited.add(parent)
-                    stack[-1] = (node, i)
-                    stack.append((parent, 0))
-                    break
+        if root not in deps:
+            deps[root] = 0
+            stack.append(root)
+    while stack:
+        for parent in stack.pop().parents:
+            if parent is None:
+                continue
+            n = deps.get(parent)
+            if n is None:
+                deps[parent] = 1
+                stack.append(parent)
             else:
-                stack.pop()
-                order.append(node)
-    return order
+                deps[parent] = n + 1
+    return deps
 
 
 def _check_versions(node) -> None:
     """Refuse to backprop through a value that was changed in place after the op saved it."""
-    for i, seen in zip(node.saves, node._saved_versions if node.saves else ()):
+    for i in node.saves:
         t = node.inputs[i]
+        seen = node._saved_versions[i]
         if t._version[0] != seen:
             raise RuntimeError(
                 f"backward: an input of {node.op_name()} was modified by an in-place operation after "
@@ -112,11 +111,11 @@ def _check_versions(node) -> None:
             )
     if node.save_output:
         out = node._out_ref()
-        if out is not None and out._version[0] != 0:
+        if out is not None and out._version[0] != node._out_version:
             raise RuntimeError(
                 f"backward: the output of {node.op_name()} was modified by an in-place operation "
-                f"(version {out._version[0]}, expected 0), but {node.op_name()}'s backward needs it; "
-                "use an out-of-place op instead"
+                f"(version {out._version[0]}, expected {node._out_version}), but {node.op_name()}'s "
+                "backward needs it; use an out-of-place op instead"
             )
 
 
@@ -136,7 +135,11 @@ def _as_grad(t: Tensor, g, what: str) -> Tensor:
 
 
 def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
-    """Backpropagate from ``outputs``. Returns {id(tensor): grad} for leaves (and ``wanted`` tensors)."""
+    """Backpropagate from ``outputs``. Returns {id(leaf): (leaf, grad)} and {id(wanted tensor): grad}.
+
+    Each node's backward runs once all its consumers have sent their gradient, which are summed:
+    the chain rule for a value that feeds several ops.
+    """
     global _grad_enabled
     node_grads: dict = {}
     leaf_grads: dict = {}
@@ -155,30 +158,41 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
             continue
         roots.append(node)
         node_grads[node] = g if node not in node_grads else node_grads[node] + g
+    deps = _count_consumers(roots)
+    ready = [node for node in dict.fromkeys(roots) if deps[node] == 0]
     prev = _grad_enabled
     _grad_enabled = create_graph
     try:
-        for node in reversed(_topological_order(roots)):
+        while ready:
+            node = ready.pop()
             g = node_grads.pop(node, None)
-            if g is None:
-                continue
-            if node in wanted_nodes:
-                found[id(wanted_nodes[node])] = g
-            if node.saves or node.save_output:
-                _check_versions(node)
-            for t, gi in zip(node.inputs, node.backward(g)):
-                if gi is None or not t.requires_grad:
-                    continue
-                if gi._data.dtype != t._data.dtype:
-                    gi = gi.to(t._data.dtype)
-                parent = t._node
-                if parent is None:
+            if g is None:  # no gradient reached this node: its inputs get none from it either
+                grads = (None,) * len(node.parents)
+            else:
+                if wanted_nodes and node in wanted_nodes:
+                    found[id(wanted_nodes[node])] = g
+                if node.saves or node.save_output:
+                    _check_versions(node)
+                grads = node.backward(g)
+            for t, parent, gi in zip(node.inputs, node.parents, grads):
+                if parent is not None:
+                    if gi is not None:
+                        dt = t._data.dtype
+                        if gi._data.dtype is not dt and gi._data.dtype != dt:
+                            gi = gi.to(dt)
+                        prev_g = node_grads.get(parent)
+                        node_grads[parent] = gi if prev_g is None else prev_g + gi
+                    n = deps[parent] - 1
+                    deps[parent] = n
+                    if n == 0:
+                        ready.append(parent)
+                elif gi is not None and t.requires_grad and t._node is None:
+                    dt = t._data.dtype
+                    if gi._data.dtype is not dt and gi._data.dtype != dt:
+                        gi = gi.to(dt)
                     key = id(t)
                     prev_g = leaf_grads.get(key)
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
-                else:
-                    prev_g = node_grads.get(parent)
-                    node_grads[parent] = gi if prev_g is None else prev_g + gi
     finally:
         _grad_enabled = prev
     return leaf_grads, found

@@ -299,15 +299,20 @@ class Tensor:
             raise RuntimeError(f"{name}: result type {out.dtype} can't be cast to {self._data.dtype}")
         if not self._data.flags.writeable:
             raise RuntimeError(f"{name}: this tensor's memory is read-only (an expanded view?)")
+        node = result._node if tracking else None
+        if node is not None and 0 in node.saves:
+            # The new node reads the old values in backward: they get their own copy, since the
+            # write below replaces them (the version they were saved at stays the same).
+            old._data, old._version = self._data.copy(), [old._version[0]]
         if out is not self._data:
             np.copyto(self._data, out, casting="unsafe")
         self._version[0] += 1
         if tracking:
-            node = result._node
             self._node = node
             self.requires_grad = result.requires_grad
             if node is not None and node.save_output:
                 node._out_ref = _weakref(self)
+                node._out_version = self._version[0]
         return self
 
     def add_(self, other, alpha=1) -> Tensor:
@@ -344,9 +349,13 @@ class Tensor:
         return self._inplace(_E._filled, value, name="fill_")
 
     def copy_(self, src) -> Tensor:
-        if isinstance(src, Tensor):
-            s, d = src.shape, self.shape
-            if s != d and np.broadcast_shapes(s, d) != d:
+        s, d = np.shape(src._data if isinstance(src, Tensor) else src), self._data.shape
+        if s != d:
+            try:
+                fits = np.broadcast_shapes(s, d) == d
+            except ValueError:
+                fits = False
+            if not fits:
                 raise RuntimeError(f"copy_: source of shape {s} cannot be broadcast to {d}")
         return self._inplace(_E._copied, src, name="copy_")
 

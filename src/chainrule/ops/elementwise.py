@@ -561,24 +561,50 @@ def clone(input: Tensor) -> Tensor:
     return Clone().apply(input)
 
 
+class Fill(Function):
+    """Backs fill_ and zero_: constant values; the old values get a zero gradient, as in PyTorch."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def forward(self, a):
+        return np.full(a.shape, self.value, dtype=a.dtype)
+
+    def backward(self, grad):
+        return (grad * 0.0,)
+
+
 def _filled(input: Tensor, value) -> Tensor:
-    """Backs fill_: constant values, with no history."""
     if isinstance(value, Tensor):
         value = value.item()
-    return _wrap(np.full(input._data.shape, value, dtype=input._data.dtype))
+    return Fill(value).apply(input)
+
+
+class Copy(Function):
+    """Backs copy_: ``src`` broadcast and cast to the destination; only ``src`` gets a gradient."""
+
+    __slots__ = ()
+
+    def forward(self, dest, src):
+        out = np.empty_like(dest)
+        out[...] = src
+        return out
+
+    def backward(self, grad):
+        dest, src = self.inputs
+        gd = grad * 0.0 if dest.requires_grad else None
+        gs = unbroadcast(grad, src._data.shape) if src.requires_grad else None
+        return gd, gs
 
 
 def _copied(input: Tensor, src) -> Tensor:
-    """Backs copy_: ``src`` cast and broadcast to ``input``'s shape, differentiable in ``src``."""
     if not isinstance(src, Tensor):
         src = Tensor(np.asarray(src))
-    if src._data.dtype != input._data.dtype:
-        src = src.to(input._data.dtype) if src._data.dtype.kind == "f" else _wrap(
-            src._data.astype(input._data.dtype)
-        )
-    if src.shape != input.shape:
-        src = src.expand(input.shape)
-    return clone(src)
+    if src._data.dtype.kind == "f" and input._data.dtype.kind != "f":
+        src = _wrap(src._data)  # cast to an integer destination: no gradient
+    return Copy().apply(input, src)
 
 
 # ---- comparisons and logic (no gradient) --------------------------------------------------------

@@ -21,8 +21,14 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 from .. import autograd
 from ..tensor import Tensor
+
+_new = object.__new__
+_ndarray = np.ndarray
+_asarray = np.asarray
 
 
 class Function:
@@ -34,9 +40,12 @@ class Function:
       them after the forward makes ``backward`` raise instead of returning a wrong gradient.
     - ``save_output``: ``backward`` reads the output (available as ``self.output``).
     - ``is_view``: the output shares memory with input 0 (in-place changes are tracked together).
+
+    A recorded node holds ``inputs`` (the tensors, for backward to read), ``parents`` (each input's
+    node at the time, None for a leaf) and the versions of the inputs it saved.
     """
 
-    __slots__ = ("inputs", "_saved_versions", "_out_ref", "__weakref__")
+    __slots__ = ("inputs", "parents", "_saved_versions", "_out_ref", "_out_version", "__weakref__")
     saves: tuple = ()
     save_output = False
     is_view = False
@@ -59,27 +68,60 @@ class Function:
         return out
 
     def apply(self, *inputs: Tensor) -> Tensor:
-        """Run ``forward`` on the inputs' arrays and, when grad mode is on, record this node."""
+        """Run ``forward`` on the inputs' arrays and, when grad mode is on, record this node.
+
+        This runs for every op, forward and backward, so it is written for speed: one- and
+        two-input ops (nearly all of them) skip the generic list building.
+        """
+        n = len(inputs)
         try:
-            data = self.forward(*[t._data for t in inputs])
+            if n == 1:
+                data = self.forward(inputs[0]._data)
+            elif n == 2:
+                data = self.forward(inputs[0]._data, inputs[1]._data)
+            else:
+                data = self.forward(*[t._data for t in inputs])
         except ValueError as e:
             raise _shape_error(self, inputs, e) from None
-        out = Tensor._wrap(data)
-        if self.is_view:
-            out._version = inputs[0]._version
-        if autograd._grad_enabled:
+        out = _new(Tensor)
+        out._data = data if type(data) is _ndarray else _asarray(data)
+        out.grad = out._node = out.name = None
+        out.requires_grad = False
+        out._version = inputs[0]._version if self.is_view else [0]
+        if not autograd._grad_enabled:
+            return out
+        # Record the node only when some input needs a gradient. ``parents`` holds each input's node
+        # as it is now: an in-place op later gives that tensor a new node, but this op's gradient
+        # must still flow into the old one.
+        if n == 1:
+            x = inputs[0]
+            if not x.requires_grad:
+                return out
+            self.parents = (x._node,)
+            if self.saves:
+                self._saved_versions = (x._version[0],)
+        elif n == 2:
+            x, y = inputs
+            if not (x.requires_grad or y.requires_grad):
+                return out
+            self.parents = (x._node, y._node)
+            if self.saves:
+                self._saved_versions = (x._version[0], y._version[0])
+        else:
             for t in inputs:
                 if t.requires_grad:
                     break
             else:
                 return out
-            self.inputs = inputs
-            out.requires_grad = True
-            out._node = self
+            self.parents = tuple([t._node for t in inputs])
             if self.saves:
-                self._saved_versions = tuple([inputs[i]._version[0] for i in self.saves])
-            if self.save_output:
-                self._out_ref = weakref.ref(out)
+                self._saved_versions = tuple([t._version[0] for t in inputs])
+        self.inputs = inputs
+        out.requires_grad = True
+        out._node = self
+        if self.save_output:
+            self._out_ref = weakref.ref(out)
+            self._out_version = out._version[0]
         return out
 
     def __repr__(self) -> str:
