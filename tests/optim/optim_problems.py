@@ -45,3 +45,46 @@ def torch_mlp(arrays: dict):
         return ((out - y) ** 2).mean()
 
     return params, loss_fn
+
+
+def logistic_data(n: int = 100, seed: int = 0):
+    """Two overlapping Gaussian clouds in 2-D (separable-ish), labels +1 / -1."""
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal([1.0, 1.0], 1.0, (n // 2, 2)), rng.normal([-1.0, -1.0], 1.0, (n // 2, 2))])
+    y = np.r_[np.ones(n // 2), -np.ones(n - n // 2)]
+    return x, y
+
+
+def cr_logistic(x: np.ndarray, y: np.ndarray, C: float = 1.0):  # noqa: N803
+    r"""L2-regularised logistic regression written with core ops, scaled to match scikit-learn:
+    sklearn minimises :math:`C \sum_i \log(1 + e^{-y_i z_i}) + \tfrac12 \lVert w\rVert^2` (intercept
+    not penalised); dividing by C n gives the mean loss plus :math:`\lVert w\rVert^2 / (2 C n)`."""
+    w = cr.nn.Parameter(cr.zeros(2, dtype=cr.float64))
+    b = cr.nn.Parameter(cr.zeros(1, dtype=cr.float64))
+    xt, yt = cr.tensor(x), cr.tensor(y)
+    alpha = 1.0 / (C * len(y))
+
+    def loss_fn():
+        margin = yt * (xt @ w + b)
+        return cr.log(1 + cr.exp(-margin)).mean() + 0.5 * alpha * (w * w).sum()
+
+    return [w, b], loss_fn
+
+
+def rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def closure_for(opt, loss_fn):
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def grad_norm(params, loss_fn) -> float:
+    grads = cr.grad(loss_fn(), params)
+    return float(np.sqrt(sum((g.detach().numpy() ** 2).sum() for g in grads)))

@@ -3,6 +3,9 @@
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .cg import ConjugateGradient
+from .lbfgs import LBFGS
+from .newton import Newton, hessian
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD

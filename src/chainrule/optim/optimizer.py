@@ -124,14 +124,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {
-                        k: (
-                            v.detach().clone()
-                            if isinstance(v, Tensor)
-                            else (v.copy() if isinstance(v, np.ndarray) else v)
-                        )
-                        for k, v in self.state[p].items()
-                    }
+                    state[index[id(p)]] = {k: _copy_state(v) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -153,12 +146,11 @@ class Optimizer:
             p = params[int(i)]
             new = {}
             for k, v in st.items():
-                if isinstance(v, Tensor):
-                    v = Tensor._wrap(v._data.astype(p.dtype) if v._data.dtype.kind == "f" else v._data.copy())
-                elif isinstance(v, np.ndarray):
-                    v = v.astype(p.dtype) if v.dtype.kind == "f" else v.copy()
-                shape = getattr(v, "shape", None)
-                if shape not in (None, (), p.shape):
+                v = _copy_state(v, p.dtype)
+                # per-parameter buffers (Tensors) must match their parameter; flat vectors (ndarrays,
+                # as L-BFGS keeps) are the whole problem's size
+                if isinstance(v, Tensor) and v.shape not in ((), p.shape):
+                    shape = v.shape
                     raise ValueError(
                         f"{type(self).__name__}.load_state_dict: state {k!r} of parameter {i} has shape "
                         f"{tuple(shape)}, the parameter has shape {p.shape}"
@@ -175,3 +167,17 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _copy_state(value, dtype=None):
+    """A deep copy of a state value (Tensor, ndarray, or list/tuple/dict of them); floating arrays are
+    cast to ``dtype`` when given (loading into a model of another precision)."""
+    if isinstance(value, Tensor):
+        return Tensor._wrap(_copy_state(value._data, dtype))
+    if isinstance(value, np.ndarray):
+        return value.astype(dtype) if dtype is not None and value.dtype.kind == "f" else value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_state(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy_state(v, dtype) for k, v in value.items()}
+    return value
