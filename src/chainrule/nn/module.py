@@ -194,7 +194,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many weights: the total number of entries in all parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        return _parameter_count(self, trainable_only)
 
     # ---- modes -----------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -310,7 +310,7 @@ class Module:
         """PyTorch's layout, with the number of parameters of each layer after it as a comment."""
         text = self._repr_body()
         if self._modules:
-            text += f"  # {_count(self.num_parameters())} in total"
+            text += f"  # {_count(_parameter_count(self))} in total"
         return text
 
     def _repr_body(self) -> str:
@@ -320,7 +320,7 @@ class Module:
                 lines.append(f"  ({name}): None")
                 continue
             child = m._repr_body()
-            n = m.num_parameters()
+            n = _parameter_count(m)
             if n:
                 child += f"  # {_count(n)}"
             lines.append(f"  ({name}): " + child.replace("\n", "\n  "))
@@ -331,6 +331,11 @@ class Module:
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
+
+
+def _parameter_count(module: Module, trainable_only: bool = False) -> int:
+    # a function, not the method: a layer may shadow num_parameters (PReLU's is its number of slopes)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def _count(n: int) -> str:

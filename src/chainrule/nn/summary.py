@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import autograd
 from ..tensor import Tensor
-from .module import Module
+from .module import Module, _parameter_count
 
 
 @dataclass
@@ -100,8 +100,8 @@ def summary(model: Module, input_shape, dtype=None) -> Summary:
             object.__setattr__(m, "training", modes[id(m)])
     # parameters held by non-leaf modules (rare) still count in the totals
     counted = sum(r.total for r in rows)
-    total = model.num_parameters()
+    total = _parameter_count(model)
     if counted < total:
         rows.append(LayerRow("", "other parameters", None, total - counted, 0))
-    trainable = model.num_parameters(trainable_only=True)
+    trainable = _parameter_count(model, trainable_only=True)
     return Summary(type(model).__name__, shape, rows, trainable, total)

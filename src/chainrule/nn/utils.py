@@ -77,7 +77,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
             "so it cannot be clipped; pass error_if_nonfinite=False to clip anyway"
         )
     coef = min(max_norm / (total + 1e-6), 1.0)
-    with autograd.no_grad():
+    with autograd.no_grad(), np.errstate(invalid="ignore"):  # inf * 0 -> nan, as in PyTorch
         for g in grads:
             g._data *= g._data.dtype.type(coef)
             g._version[0] += 1
