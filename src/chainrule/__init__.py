@@ -55,7 +55,8 @@ from .ops import Function
 from .tensor import Tensor, result_type
 
 from . import models, nn, optim  # noqa: E402  (after the core: they build on it)
-from . import data  # noqa: E402
+from . import data, io  # noqa: E402
+from .io import load, load_model, save  # noqa: E402
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
 from . import viz  # noqa: E402
 from .viz.gradcheck import gradcheck_model  # noqa: E402

