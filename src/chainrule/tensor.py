@@ -195,14 +195,19 @@ class Tensor:
         return self._data.copy() if copy else self._data
 
     def item(self):
-        return self._scalar("item")
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"item(): only one-element tensors can be converted to a Python number, "
+                f"got {self._data.size} elements (shape {self.shape})"
+            )
+        return self._data.item()
 
     def tolist(self):
         return self._data.tolist()
 
     def _scalar(self, kind: str):
-        if self._data.size != 1:
-            raise RuntimeError(
+        if self._data.size != 1:  # ValueError, as PyTorch raises for float() and int()
+            raise ValueError(
                 f"{kind}(): only one-element tensors can be converted to Python scalars, "
                 f"got shape {self.shape}"
             )
@@ -494,6 +499,14 @@ def _has_np_float(data) -> bool:
     return isinstance(data, np.floating)
 
 
+def _float_mode(arr: np.ndarray) -> str:
+    """PyTorch prints whole floats as ``1.`` and others with four decimals (``2.5000``)."""
+    if arr.dtype.kind != "f":
+        return "maxprec"
+    finite = arr[np.isfinite(arr)]
+    return "maxprec_equal" if np.all(finite == np.round(finite)) else "fixed"
+
+
 def _format(t: Tensor) -> str:
     arr = t._data
     if arr.size == 0:
@@ -501,7 +514,7 @@ def _format(t: Tensor) -> str:
     else:
         body = np.array2string(
             arr, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-            floatmode="maxprec_equal" if arr.dtype.kind == "f" else "maxprec",
+            floatmode=_float_mode(arr),
         )
     extras = []
     if arr.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
