@@ -143,7 +143,63 @@ def _compare(args) -> int:
     return 0
 
 
-COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_compare]
+def _add_graph(sub) -> None:
+    p = sub.add_parser("graph", help="draw the computational graph of an expression with values and gradients",
+                       description='Draw the graph of an expression such as "(x + y) * z": every value with '
+                       "its gradient, every op. Expressions use numbers, names, + - * / ** and the functions "
+                       "exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, square, sum, mean, max, min.")
+    p.add_argument("expression", help='e.g. "(x + y) * z"')
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="values of the names, e.g. x=1 y=-3 z=4 or w=[0.5,-1]")
+    p.add_argument("-o", "--output", default="graph.svg", help="output file: .svg (default graph.svg), .png or .dot")
+    p.add_argument("--no-grads", action="store_true", help="leave the gradients out")
+    p.set_defaults(handler=_graph)
+
+
+def _graph(args) -> int:
+    from .viz import commands
+
+    path = commands.graph(args.expression, args.set, args.output, grads=not args.no_grads)
+    print(f"graph written to {path}")
+    return 0
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="print the chain rule step by step for an expression",
+                       description="Backprop through an expression written out: for every op, from the "
+                       "output back, the upstream gradient, the local derivative and their product.")
+    p.add_argument("expression", help='e.g. "(x + y) * z"')
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="values of the names, e.g. x=1 y=-3 z=4")
+    p.add_argument("--markdown", action="store_true", help="Markdown with LaTeX instead of a text table")
+    p.set_defaults(handler=_explain)
+
+
+def _explain(args) -> int:
+    from .viz import commands
+
+    print(commands.explain(args.expression, args.set, markdown=args.markdown))
+    return 0
+
+
+def _add_gradcheck(sub) -> None:
+    p = sub.add_parser("gradcheck", help="check a trained run's gradients against finite differences",
+                       description="Compare backprop's gradient of every parameter of a run's model with "
+                       "central differences (float64) on a few test examples; exit status 1 if any fails.")
+    p.add_argument("run", help="a run folder written by `chainrule train`")
+    p.add_argument("--samples", type=int, default=8, help="test examples to use (default 8)")
+    p.add_argument("--entries", type=int, default=10, help="entries checked per parameter (default 10)")
+    p.set_defaults(handler=_gradcheck)
+
+
+def _gradcheck(args) -> int:
+    from .viz import commands
+
+    report = commands.gradcheck_run(args.run, samples=args.samples, max_entries=args.entries)
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
+COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_compare, _add_graph, _add_explain, _add_gradcheck]
 
 
 def build_parser() -> argparse.ArgumentParser:

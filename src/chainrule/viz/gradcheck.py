@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..tensor import Tensor
+from . import _format
 
 
 @dataclass
@@ -61,7 +62,7 @@ class ModelGradcheck:
         lines = [head, "-" * len(head)]
         for p in self.params:
             flag = "ok" if p.ok else "FAILED"
-            shape = "(" + ", ".join(map(str, p.shape)) + ")"
+            shape = _format.shape(p.shape)
             lines.append(f"{p.name:<24} {shape:<14} {p.checked:>7} {p.max_rel_error:>14.3e}  {flag}")
             if not p.ok:
                 lines.append(f"{'':<4}worst at {p.worst_index}: analytic {p.analytic:.8g} vs numerical "

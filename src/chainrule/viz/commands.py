@@ -1,0 +1,59 @@
+"""What the ``chainrule graph``, ``explain`` and ``gradcheck`` commands do, as plain functions."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import expr
+from ..tensor import Tensor
+
+
+def _evaluate(expression: str, assignments) -> Tensor:
+    values = expr.parse_assignments(assignments or [])
+    out, _ = expr.evaluate(expression, values, dtype=np.float64)
+    return out
+
+
+def graph(expression: str, assignments=(), output: str = "graph.svg", values: bool = True,
+          grads: bool = True) -> str:
+    """Draw the graph of ``expression`` at the ``NAME=VALUE`` assignments into ``output``
+    (.svg, .png or .dot); returns the path."""
+    from .draw import draw_graph
+
+    out = _evaluate(expression, assignments)
+    return draw_graph(out, values=values, grads=grads, title=expression).save(output)
+
+
+def explain(expression: str, assignments=(), markdown: bool = False) -> str:
+    """The chain-rule table of ``expression`` at the assignments, as text or Markdown."""
+    from .explain import explain as explain_output
+
+    out = _evaluate(expression, assignments)
+    e = explain_output(out)
+    return e.to_markdown() if markdown else e.to_text()
+
+
+def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: float = 1e-5):
+    """Check the gradients of a trained run's model on a few of its test examples.
+
+    Loads ``model.safetensors`` and the data the run was trained on (from ``run.json``), then runs
+    :func:`cr.gradcheck_model` with the run's loss. Returns the :class:`ModelGradcheck` report.
+    """
+    from ..train.fit import get_loss
+    from ..train.runs import _load_run_model, _preprocess, load_dataset, read_run, split_indices
+    from .gradcheck import gradcheck_model
+
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"gradcheck: {run_dir} is not a folder; pass a run folder written by `chainrule train`")
+    record = read_run(run_dir)
+    config = record["config"]
+    x, y, _ = load_dataset(config["dataset"], config["model"] == "cnn", config["seed"])
+    parts = split_indices(len(x), config["test_split"], config["val_split"], config["seed"])
+    idx = parts["test"][:samples] if len(parts["test"]) else np.arange(min(samples, len(x)))
+    xs = _preprocess(x[idx], record["preprocessing"])
+    model = _load_run_model(run_dir)
+    model.eval()  # the model as it predicts (no dropout noise)
+    return gradcheck_model(model, get_loss(config["loss"]), Tensor(np.asarray(xs)), Tensor(np.asarray(y[idx])),
+                           max_entries=max_entries, tol=tol)
