@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import requires_torch
@@ -377,3 +379,18 @@ def test_newton_on_a_loss_linear_in_some_parameters():
     b = cr.nn.Parameter(cr.tensor([0.5], dtype=cr.float64))
     h = cr.optim.hessian(lambda: (w**4).sum() + 3.0 * b.sum(), [w, b])
     np.testing.assert_allclose(h, np.diag([12.0, 48.0, 0.0]))
+
+
+def test_newton_in_float32_stays_quiet_at_the_rounding_floor(sklearn_optimum):
+    # float32 never reaches tolerance_grad: steps at rounding level are taken without fuss
+    x, y = logistic_data()
+    w, b = cr.nn.Parameter(cr.zeros(2)), cr.nn.Parameter(cr.zeros(1))
+    xt, yt = cr.tensor(x.astype(np.float32)), cr.tensor(y.astype(np.float32))
+    alpha = 1.0 / len(y)
+    opt = cr.optim.Newton([w, b])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(15):
+            opt.step(lambda: cr.log(1 + cr.exp(-(yt * (xt @ w + b)))).mean() + 0.5 * alpha * (w * w).sum())
+    assert w.dtype == np.float32 and b.dtype == np.float32
+    np.testing.assert_allclose(_solution([w, b]), sklearn_optimum, atol=1e-5)

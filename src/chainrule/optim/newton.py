@@ -285,7 +285,8 @@ class Newton(Optimizer):
             f_new = float(call_closure(closure))  # with grad on: the closure may call backward
             state["func_evals"] += 1
             actual = f - f_new
-            if predicted <= 16 * eps * max(1.0, abs(f)):
+            rounding_level = predicted <= 16 * eps * max(1.0, abs(f))
+            if rounding_level:
                 # the model's decrease is at rounding level: accept unless the loss visibly went up
                 good = math.isfinite(f_new) and actual >= -16 * eps * max(1.0, abs(f))
                 rho = 1.0
@@ -305,10 +306,13 @@ class Newton(Optimizer):
                 flat.add(lr, p)
                 damping, accepted = max(damping * growth, floor), True
                 break
+            if rounding_level:  # converged as far as the arithmetic can tell: nothing left to gain
+                accepted = True
+                break
             state["rejected"] += 1
             damping = max(damping * growth, floor)
             growth *= 2.0
-        if not accepted:
+        if not accepted:  # pragma: no cover - a safeguard: with enough damping a descent step exists
             warnings.warn(
                 f"Newton.step: no decrease of the loss found after {tries} damped steps "
                 f"(damping {damping:.3g}); the parameters are unchanged",
