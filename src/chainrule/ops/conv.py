@@ -202,7 +202,7 @@ class _ConvInputGrad(Function):
     def forward(self, gy, weight):
         n, o, ho, wo = gy.shape
         g = self.geom.groups
-        w_t = weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, K, O/G)
+        w_t = np.ascontiguousarray(weight.reshape(g, o // g, -1).transpose(0, 2, 1))  # (G, K, O/G)
         cols = np.matmul(w_t, gy.reshape(n, g, o // g, ho * wo))  # (N, G, K, P)
         return _col2im(cols, self.x_shape, self.geom)
 
