@@ -34,9 +34,8 @@ def _busy_cpu_seconds() -> float | None:
 
 
 def _own_cpu_seconds() -> float:
-    """CPU seconds this process (all its threads) has used."""
-    t = os.times()
-    return t.user + t.system
+    """CPU seconds this process (all its threads) has used, at nanosecond resolution."""
+    return time.process_time()
 
 
 @dataclass
@@ -84,6 +83,23 @@ def combine_meters(meters: list[Meter]) -> dict:
     other = None if any(o is None for o in others) else sum(others)
     return {"wall_s": wall, "own_cpu_s": own, "other_cpu_s": other,
             "load": None if other is None or wall <= 0 else other / wall}
+
+
+def wait_for_quiet(max_load: float, timeout: float, interval: float = 0.5) -> float | None:
+    """Sleep until the machine's other processes use at most ``max_load`` cores (or ``timeout`` runs out).
+
+    Returns the last load seen (None where /proc/stat is unreadable). The caller sleeps meanwhile, so
+    all busy time is other processes'.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        busy0, wall0 = _busy_cpu_seconds(), time.perf_counter()
+        if busy0 is None:
+            return None
+        time.sleep(interval)
+        load = (_busy_cpu_seconds() - busy0) / (time.perf_counter() - wall0)
+        if load <= max_load or time.monotonic() >= deadline:
+            return load
 
 
 # ---- memory --------------------------------------------------------------------------------------------

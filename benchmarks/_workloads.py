@@ -46,7 +46,7 @@ WORKLOADS: dict[str, dict] = {
     },
     "W-scalar": {
         "libs": ["chainrule", "torch", "numpy", "micrograd"],
-        "full": {"steps": 50, "micrograd_steps": 3},
+        "full": {"steps": 200, "micrograd_steps": 3},
         "quick": {"steps": 3, "micrograd_steps": 1},
     },
     "W-small-rss": {

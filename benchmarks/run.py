@@ -72,6 +72,8 @@ def measure(workload: str, lib: str, args) -> dict:
         env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
     attempts: list[dict] = []
     while True:
+        if args.wait > 0:
+            h.wait_for_quiet(args.max_load, args.wait)
         try:
             rec = h.run_worker(argv, timeout=args.timeout, env=env)
         except (h.WorkerError, OSError) as err:
@@ -129,38 +131,56 @@ def _summarize(workload: str, entry: dict) -> None:
         ok = [r for r in recs if "error" not in r]
         keys = {k for r in ok for k, v in r["metrics"].items() if isinstance(v, (int, float))}
         summaries[lib] = {k: h.summarize([r["metrics"].get(k) for r in ok]) for k in sorted(keys)}
+        summaries[lib]["cpu_" + metric] = h.summarize([_cpu_metric(r, metric, higher) for r in ok])
         summaries[lib]["load"] = h.summarize([r["meter"].get("load") for r in ok])
         summaries[lib]["loaded_runs"] = sum(bool(r.get("loaded")) for r in ok)
         summaries[lib]["errors"] = [r["error"] for r in recs if "error" in r]
     entry["summary"] = summaries
+    entry["ratios"] = _ratios(summaries, metric, higher)
+    entry["cpu_ratios"] = _ratios(summaries, "cpu_" + metric, higher)
+
+
+def _cpu_metric(rec: dict, metric: str, higher: bool) -> float | None:
+    """The headline metric recomputed from the process's own CPU time instead of the wall clock.
+
+    With one thread per framework (--threads 1) this hardly depends on what else the machine runs.
+    """
+    wall, cpu, value = rec["meter"].get("wall_s"), rec["meter"].get("own_cpu_s"), rec["metrics"].get(metric)
+    if not wall or not cpu or value is None:
+        return None
+    return value * wall / cpu if higher else value * cpu / wall
+
+
+def _ratios(summaries: dict, metric: str, higher: bool) -> dict:
+    """chainrule's throughput as a multiple of each peer's, from the medians of ``metric``."""
     ours = summaries.get("chainrule", {}).get(metric, {}).get("median")
     ratios = {}
     for lib, summary in summaries.items():
         theirs = summary.get(metric, {}).get("median")
-        if lib == "chainrule" or not ours or not theirs:
-            continue
-        ratios[lib] = ours / theirs if higher else theirs / ours
-    entry["ratios"] = ratios
+        if lib != "chainrule" and ours and theirs:
+            ratios[lib] = ours / theirs if higher else theirs / ours
+    return ratios
 
 
 def render_workload(workload: str, entry: dict) -> str:
     metric, higher, extras = METRICS[workload]
     cfg = ", ".join(f"{k}={v}" for k, v in entry["config"].items())
     headers = ["lib", f"{UNITS[metric]} median [min-max]", *(label for _, label, _ in extras),
-               "others' CPU (cores)", "runs", "chainrule/lib" + (" speed" if workload != "W-small-rss" else "")]
+               "others' CPU (cores)", "runs", "chainrule/lib" + (" speed" if workload != "W-small-rss" else ""),
+               "by CPU time"]
     rows = []
     for lib, summary in entry["summary"].items():
         n = summary.get(metric, {}).get("n", 0)
         if not n:
             rows.append([lib, "error: " + (summary["errors"][0][-80:] if summary["errors"] else "no result"),
-                         *("-" for _ in extras), "-", "0", "-"])
+                         *("-" for _ in extras), "-", "0", "-", "-"])
             continue
-        ratio = entry["ratios"].get(lib)
+        ratio, cpu_ratio = entry["ratios"].get(lib), entry["cpu_ratios"].get(lib)
         loaded = f" ({summary['loaded_runs']} loaded)" if summary["loaded_runs"] else ""
         rows.append([lib, h.fmt_range(summary[metric]),
                      *(h.fmt(summary.get(key, {}).get("median"), digits) for key, _, digits in extras),
                      h.fmt(summary["load"]["median"], 2) + loaded, str(n),
-                     "-" if ratio is None else f"{ratio:.2f}x"])
+                     "-" if ratio is None else f"{ratio:.2f}x", "-" if cpu_ratio is None else f"{cpu_ratio:.2f}x"])
     title = f"{workload} ({cfg}): {UNITS[metric]}, {'higher' if higher else 'lower'} is better"
     return f"{title}\n{h.table(headers, rows)}"
 
@@ -218,6 +238,31 @@ def render_targets(targets: list[dict]) -> str:
         h.table(["target", "bound", "measured", "verdict"], rows)
 
 
+def machine_line(meta: dict) -> str:
+    blas = next((b for b in meta["blas"] if b.get("user_api") == "blas"), {})
+    return (f"{meta['cpu']}, {meta['cores']} cores; NumPy BLAS: {blas.get('internal_api', '?')} "
+            f"{blas.get('version', '')} ({blas.get('architecture', '?')} kernels, {blas.get('num_threads', '?')} "
+            f"threads{'; workers: ' + str(meta['threads']) if meta.get('threads') else ''}); "
+            f"env {meta['blas_env'] or '{}'}")
+
+
+def render_report(meta: dict, results: dict, targets: list[dict]) -> str:
+    """Every table as Markdown, headed by the command, the date, the machine and the versions."""
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+    parts = [f"`{meta['command']}` ({meta['date']}, {meta['seconds']:.0f} s)", "", machine_line(meta) + ".",
+             "", versions + ".", ""]
+    for workload, entry in results.items():
+        title, body = render_workload(workload, entry).split("\n", 1)
+        parts += [f"**{title}**", "", body, ""]
+    memory = render_memory(results)
+    if memory:
+        title, body = memory.split("\n", 1)
+        parts += [f"**{title}**", "", body, ""]
+    title, body = render_targets(targets).split("\n", 1)
+    parts += [f"**{title}**", "", body, ""]
+    return "\n".join(parts)
+
+
 # ---- command line --------------------------------------------------------------------------------------
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -231,6 +276,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-load", type=float, default=0.25,
                         help="repeat a measurement when other processes used more cores than this")
     parser.add_argument("--retries", type=int, default=None, help="repeats per loaded measurement (default 2; --quick 0)")
+    parser.add_argument("--wait", type=float, default=None,
+                        help="seconds to wait for a quiet machine before each measurement (default 5; --quick 0)")
     parser.add_argument("--retry-budget", type=int, default=40, help="repeats allowed in the whole run")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS/OpenMP threads for every framework (default: the BLAS default, usually one "
@@ -242,6 +289,7 @@ def parse_args(argv=None):
         return args
     args.runs = args.runs or (1 if args.quick else 3)
     args.retries = args.retries if args.retries is not None else (0 if args.quick else 2)
+    args.wait = args.wait if args.wait is not None else (0.0 if args.quick else 5.0)
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in args.workloads if w not in wl.WORKLOADS]
     if unknown:
@@ -263,11 +311,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     meta = {"command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
-            "runs": args.runs, "max_load": args.max_load, "threads": args.threads, **h.machine_info(), "blas": h.blas_info()}
-    blas = next((b for b in meta["blas"] if b.get("user_api") == "blas"), {})
-    print(f"{meta['cpu']}, {meta['cores']} cores; NumPy BLAS: {blas.get('internal_api', '?')} "
-          f"{blas.get('version', '')} ({blas.get('architecture', '?')}, {blas.get('num_threads', '?')} threads); "
-          f"env {meta['blas_env'] or '{}'}", flush=True)
+            "runs": args.runs, "max_load": args.max_load, "wait": args.wait, "threads": args.threads, **h.machine_info(), "blas": h.blas_info()}
+    print(machine_line(meta), flush=True)
     results = run_suite(args)
     memory = render_memory(results)
     if memory:
@@ -277,7 +322,9 @@ def main(argv=None) -> int:
     meta["seconds"] = round(time.perf_counter() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "workloads": results, "targets": targets}, indent=1))
-    print(f"\n{meta['seconds']:.0f} s; results in {args.json}")
+    report = args.json.with_suffix(".md")
+    report.write_text(render_report(meta, results, targets))
+    print(f"\n{meta['seconds']:.0f} s; results in {args.json}, tables in {report}")
     return 0
 
 
