@@ -571,9 +571,9 @@ def _method_table() -> None:
         setattr(T, name, getattr(_L, name))
     T.multiply, T.subtract, T.divide, T.true_divide, T.negative = _E.mul, _E.sub, _E.div, _E.div, _E.neg
     T.absolute, T.greater, T.less = _E.abs, _E.gt, _E.lt
-    T.__add__, T.__radd__ = _E.add, _reflected(_E.add)
+    T.__add__, T.__radd__ = _E.add, _E.add  # + and * commute (exactly, in floating point too)
     T.__sub__, T.__rsub__ = _E.sub, _reflected(_E.sub)
-    T.__mul__, T.__rmul__ = _E.mul, _reflected(_E.mul)
+    T.__mul__, T.__rmul__ = _E.mul, _E.mul
     T.__truediv__, T.__rtruediv__ = _E.div, _reflected(_E.div)
     T.__floordiv__, T.__rfloordiv__ = _E.floor_divide, _reflected(_E.floor_divide)
     T.__mod__, T.__rmod__ = _E.remainder, _reflected(_E.remainder)

@@ -99,8 +99,80 @@ class Neg(Function):
         return (-grad,)
 
 
+class AddScalar(Function):
+    """``a + c`` for a Python number ``c``: a constant, so no tensor is made for it."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a + self.c
+
+    def backward(self, grad):
+        return (grad,)
+
+
+class RsubScalar(Function):
+    """``c - a`` for a Python number ``c``."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return self.c - a
+
+    def backward(self, grad):
+        return (-grad,)
+
+
+class MulScalar(Function):
+    """``a * c`` for a Python number ``c``."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a * self.c
+
+    def backward(self, grad):
+        return (grad * self.c,)
+
+
+class DivScalar(Function):
+    """``a / c`` for a Python number ``c``."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a / self.c
+
+    def backward(self, grad):
+        return (grad / self.c,)
+
+
+# The fast paths below cover nearly every call: two tensors of one dtype, or a floating tensor and a
+# Python number (which keeps the tensor's dtype, as in PyTorch). Everything else goes through
+# _binary_args, which applies the full promotion rules.
+_PY_NUMBERS = (float, int)
+
+
 def add(input, other, alpha=1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
+    if alpha == 1 and isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            if input._data.dtype is other._data.dtype:
+                return Add().apply(input, other)
+        elif type(other) in _PY_NUMBERS and input._data.dtype.kind == "f":
+            return AddScalar(other).apply(input)
     a, b = _binary_args(input, other)
     if alpha != 1:
         b = mul(b, alpha)
@@ -109,6 +181,14 @@ def add(input, other, alpha=1) -> Tensor:
 
 def sub(input, other, alpha=1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
+    if alpha == 1 and isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            if input._data.dtype is other._data.dtype:
+                return Sub().apply(input, other)
+        elif type(other) in _PY_NUMBERS and input._data.dtype.kind == "f":
+            return AddScalar(-other).apply(input)  # a - c is exactly a + (-c)
+    elif type(input) in _PY_NUMBERS and isinstance(other, Tensor) and other._data.dtype.kind == "f":
+        return RsubScalar(input).apply(other)
     a, b = _binary_args(input, other)
     if alpha != 1:
         b = mul(b, alpha)
@@ -117,11 +197,23 @@ def sub(input, other, alpha=1) -> Tensor:
 
 def mul(input, other) -> Tensor:
     """Elementwise product with broadcasting."""
+    if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            if input._data.dtype is other._data.dtype:
+                return Mul().apply(input, other)
+        elif type(other) in _PY_NUMBERS and input._data.dtype.kind == "f":
+            return MulScalar(other).apply(input)
     return Mul().apply(*_binary_args(input, other))
 
 
 def div(input, other) -> Tensor:
     """True division; integer inputs give the default float dtype, as in PyTorch."""
+    if isinstance(input, Tensor) and input._data.dtype.kind == "f":
+        if isinstance(other, Tensor):
+            if input._data.dtype is other._data.dtype:
+                return Div().apply(input, other)
+        elif type(other) in _PY_NUMBERS:
+            return DivScalar(other).apply(input)
     a, b = _binary_args(input, other)
     if a._data.dtype.kind != "f":
         a, b = _floating(a), _floating(b)

@@ -58,7 +58,8 @@ class Function:
 
     @classmethod
     def op_name(cls) -> str:
-        return cls.__name__.lower()
+        """The op's name in messages: ``mul`` for both ``Mul`` and its Python-number form ``MulScalar``."""
+        return cls.__name__.removesuffix("Scalar").lower()
 
     @property
     def output(self) -> Tensor:
@@ -125,7 +126,7 @@ class Function:
         return out
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}Backward>"
+        return f"<{type(self).__name__.removesuffix('Scalar')}Backward>"
 
 
 def _shape_error(fn: Function, inputs, err: Exception) -> Exception:
