@@ -547,9 +547,6 @@ def w_scalar(lib: str, cfg: dict) -> dict:
     steps = cfg["micrograd_steps"] if lib == "micrograd" else cfg["steps"]
     warmup = 0 if lib == "micrograd" else 2
 
-    def lr_at(k: int) -> float:
-        return 1.0 - 0.9 * k / 100  # micrograd's demo schedule
-
     if lib == "micrograd":
         step = _micrograd_step(params, X, y, alpha)
     elif lib == "numpy":
@@ -576,6 +573,11 @@ def w_scalar(lib: str, cfg: dict) -> dict:
             "meter": m.as_dict(), "notes": notes}
 
 
+def lr_at(k: int) -> float:
+    """micrograd's demo schedule (1.0 down to 0.1 over 100 steps), restarted every 100 steps."""
+    return 1.0 - 0.9 * (k % 100) / 100
+
+
 def _micrograd_step(params, X, y, alpha):
     from micrograd.engine import Value
     from micrograd.nn import MLP
@@ -594,7 +596,7 @@ def _micrograd_step(params, X, y, alpha):
         total = sum(losses) * (1.0 / len(losses)) + alpha * sum(p * p for p in model.parameters())
         model.zero_grad()
         total.backward()
-        lr = 1.0 - 0.9 * k / 100
+        lr = lr_at(k)
         for p in model.parameters():
             p.data -= lr * p.grad
         return total.data
@@ -616,7 +618,7 @@ def _numpy_scalar_step(params, X, y, alpha):
         net.backward(acts, delta)
         for p, g in zip(net.params, net.grads):
             g += 2 * alpha * p
-        net.sgd_step(1.0 - 0.9 * k / 100)
+        net.sgd_step(lr_at(k))
         return float(loss)
 
     return step

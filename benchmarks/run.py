@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # the full suite (a few minutes), writes results/latest.json
     python benchmarks/run.py --quick         # a seconds-long smoke run (CI), writes results/quick.json
     python benchmarks/run.py --workloads W-small,W-scalar --libs chainrule,torch --runs 5
+    python benchmarks/run.py --profile W-small   # where chainrule's time goes (cProfile, CPU time)
 
 Every measurement runs in a fresh process (this script with ``--worker``), the frameworks interleaved
 A B A B so slow drifts of the machine hit all of them alike; the tables give the median and min-max
@@ -61,6 +62,23 @@ def worker(workload: str, lib: str, quick: bool) -> None:
     result = wl.RUNNERS[workload](lib, cfg)
     result["blas"] = h.blas_info()
     print(json.dumps(result))
+
+
+def profile(workload: str, lib: str, quick: bool, top: int = 25) -> None:
+    """Run one measurement in this process under cProfile (CPU time) and print where the time goes."""
+    import cProfile
+    import pstats
+
+    cfg = wl.WORKLOADS[workload]["quick" if quick else "full"]
+    wl.RUNNERS[workload](lib, wl.WORKLOADS[workload]["quick"])  # imports and first-call costs stay out
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    result = wl.RUNNERS[workload](lib, cfg)
+    profiler.disable()
+    print(f"{workload} {lib} ({cfg}): {json.dumps(result['metrics'])}")
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
 
 
 # ---- parent side ---------------------------------------------------------------------------------------
@@ -283,10 +301,15 @@ def parse_args(argv=None):
                         help="BLAS/OpenMP threads for every framework (default: the BLAS default, usually one "
                              "per core); 1 makes numbers on a shared machine steadier")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one measurement may take")
+    parser.add_argument("--profile", metavar="WORKLOAD",
+                        help="run WORKLOAD once with chainrule (or the first of --libs) under cProfile and print "
+                             "the top functions by own and cumulative CPU time")
     parser.add_argument("--worker", nargs=2, metavar=("WORKLOAD", "LIB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return args
+    if args.profile and args.profile not in wl.WORKLOADS:
+        parser.error(f"unknown workload {args.profile!r}; choose from {list(wl.WORKLOADS)}")
     args.runs = args.runs or (1 if args.quick else 3)
     args.retries = args.retries if args.retries is not None else (0 if args.quick else 2)
     args.wait = args.wait if args.wait is not None else (0.0 if args.quick else 5.0)
@@ -307,6 +330,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         worker(*args.worker, quick=args.quick)
+        return 0
+    if args.profile:
+        profile(args.profile, args.libs[0], args.quick)
         return 0
     started = time.perf_counter()
     meta = {"command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
