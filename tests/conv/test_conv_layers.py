@@ -23,6 +23,7 @@ LAYERS = [
     lambda: cr.nn.Dropout2d(0.25),
     lambda: cr.nn.LeNet(in_channels=3, num_classes=7, image_size=(32, 24)),
     lambda: cr.nn.LeNet(image_size=8),
+    lambda: cr.nn.LeNet(image_size=8, channels=(16, 32), hidden=(64, 32)),
 ]
 
 
@@ -54,6 +55,14 @@ def test_lenet_padding_choice_keeps_small_images_working(image_size, padding, fe
     assert net.padding == padding and net.fc1.in_features == features
     out = net(cr.randn(5, 1, image_size, image_size))
     assert out.shape == (5, 10) and out.dtype == np.float32
+
+
+def test_lenet_width_options():
+    net = cr.nn.LeNet(image_size=8, channels=(16, 32), hidden=(64, 32), num_classes=3)
+    assert net.conv2.weight.shape == (32, 16, 5, 5)
+    assert net.fc1.weight.shape == (64, 32 * 2 * 2) and net.fc3.weight.shape == (3, 32)
+    with pytest.raises(ValueError, match=r"LeNet: channels must be a pair of positive ints, got \(6,\)"):
+        cr.nn.LeNet(channels=(6,))
 
 
 def test_lenet_rejects_images_too_small_for_its_padding():

@@ -9,6 +9,7 @@ On 28x28 images the convolutions are unpadded (28 -> 24 -> 12 -> 8 -> 4, so 16 *
 features reach the first linear layer). Images smaller than 16x16 (8x8 digits) would shrink to
 nothing that way, so there the convolutions pad by 2 and keep the size ('same'):
 8 -> 8 -> 4 -> 4 -> 2, giving 16 * 2 * 2 = 64 features. ``padding`` overrides the choice.
+``channels`` (6, 16) and ``hidden`` (120, 84) widen or narrow the network, keeping its shape.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ def _size_pair(image_size) -> tuple:
     raise ValueError(f"LeNet: image_size must be an int or a pair (height, width), got {image_size!r}")
 
 
+def _size_pair_of(value, name: str) -> tuple:
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"LeNet: {name} must be a pair of positive ints, got {value!r}")
+
+
 @register_config
 class LeNet(Module):
     """LeNet-style CNN for small images (N, in_channels, H, W) -> logits (N, num_classes).
@@ -44,13 +52,16 @@ class LeNet(Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size=28,
-                 padding: int | None = None) -> None:
+                 padding: int | None = None, channels=(6, 16), hidden=(120, 84)) -> None:
         super().__init__()
         h, w = _size_pair(image_size)
+        c1, c2 = _size_pair_of(channels, "channels")
+        h1, h2 = _size_pair_of(hidden, "hidden")
         if padding is None:
             padding = 0 if min(h, w) >= 16 else 2
         self.in_channels, self.num_classes = int(in_channels), int(num_classes)
         self.image_size, self.padding = (h, w), int(padding)
+        self.channels, self.hidden = (c1, c2), (h1, h2)
         # each stage: conv 5x5 (size + 2 padding - 4), then max pool 2 (halved, rounded down)
         fh, fw = h, w
         for _ in range(2):
@@ -58,12 +69,12 @@ class LeNet(Module):
         if fh < 1 or fw < 1:
             raise ValueError(f"LeNet: images of size {(h, w)} are too small for two 5x5 conv + 2x2 pool "
                              f"stages with padding={padding}; use padding=2 or larger images")
-        self.conv1 = Conv2d(self.in_channels, 6, kernel_size=5, padding=padding)
-        self.conv2 = Conv2d(6, 16, kernel_size=5, padding=padding)
+        self.conv1 = Conv2d(self.in_channels, c1, kernel_size=5, padding=padding)
+        self.conv2 = Conv2d(c1, c2, kernel_size=5, padding=padding)
         self.pool = MaxPool2d(2)
-        self.fc1 = Linear(16 * fh * fw, 120)
-        self.fc2 = Linear(120, 84)
-        self.fc3 = Linear(84, self.num_classes)
+        self.fc1 = Linear(c2 * fh * fw, h1)
+        self.fc2 = Linear(h1, h2)
+        self.fc3 = Linear(h2, self.num_classes)
 
     def forward(self, input: Tensor) -> Tensor:
         x = self.pool(self.conv1(input).relu())
@@ -73,9 +84,13 @@ class LeNet(Module):
         return self.fc3(x)
 
     def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
-                f"image_size={self.image_size}, padding={self.padding}")
+        s = (f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
+             f"image_size={self.image_size}, padding={self.padding}")
+        if self.channels != (6, 16) or self.hidden != (120, 84):
+            s += f", channels={self.channels}, hidden={self.hidden}"
+        return s
 
     def get_config(self) -> dict:
         return make_config(self, in_channels=self.in_channels, num_classes=self.num_classes,
-                           image_size=list(self.image_size), padding=self.padding)
+                           image_size=list(self.image_size), padding=self.padding,
+                           channels=list(self.channels), hidden=list(self.hidden))
