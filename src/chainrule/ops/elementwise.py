@@ -424,8 +424,8 @@ class Relu(Function):
         return np.maximum(a, 0)
 
     def backward(self, grad):
-        out = self.output._data
-        return (grad * _const(out > 0, out.dtype),)  # 1 where the unit is active, else 0
+        # 1 where the unit is active, else 0: sign(out) gives it in one pass, as out = max(a, 0) >= 0
+        return (grad * _wrap(np.sign(self.output._data)),)
 
 
 def exp(input: Tensor) -> Tensor:
