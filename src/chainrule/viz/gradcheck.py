@@ -84,13 +84,15 @@ def _to64(x):
     return x
 
 
-def gradcheck_model(model, loss_fn, x, y, eps: float = 1e-6, tol: float = 1e-5, max_entries: int | None = 30,
+def gradcheck_model(model, loss_fn, x, y, eps: float = 1e-6, tol: float = 1e-5, atol: float = 1e-8,
+                    max_entries: int | None = 30,
                     seed: int = 0) -> ModelGradcheck:
     """Compare backprop's gradient of ``loss_fn(model(x), y)`` with central differences, per parameter.
 
     The check runs in float64; the model is left exactly as it was. For each
     parameter, up to ``max_entries`` entries (chosen at random; None: all) are perturbed by ``+-eps``.
-    The relative error of an entry is ``|a - n| / max(|a|, |n|)`` (the absolute error where both are below 1e-7); a parameter fails when its
+    The relative error of an entry is ``|a - n| / max(|a|, |n|, atol / tol)`` (the floor keeps the
+    ~1e-10 noise of central differences from counting where a gradient is nearly 0); a parameter fails when its
     worst entry exceeds ``tol``. The random draws of the forward (dropout) are replayed identically.
 
     >>> report = cr.gradcheck_model(model, cr.nn.MSELoss(), x, y)
@@ -125,7 +127,7 @@ def gradcheck_model(model, loss_fn, x, y, eps: float = 1e-6, tol: float = 1e-5, 
         report = ModelGradcheck(tol=tol, eps=eps)
         with autograd.no_grad():
             for (name, p), g in zip(params, analytic):
-                report.params.append(_check_param(name, p, g, loss_value, eps, tol, max_entries, rng))
+                report.params.append(_check_param(name, p, g, loss_value, eps, tol, atol, max_entries, rng))
     finally:
         backend.generator().bit_generator.state = state
         for t, data, grad, copy in saved:
@@ -135,7 +137,7 @@ def gradcheck_model(model, loss_fn, x, y, eps: float = 1e-6, tol: float = 1e-5, 
     return report
 
 
-def _check_param(name, p, g, loss_value, eps, tol, max_entries, rng) -> ParamCheck:
+def _check_param(name, p, g, loss_value, eps, tol, atol, max_entries, rng) -> ParamCheck:
     flat = p._data.reshape(-1)
     n = flat.size
     idx = np.arange(n) if max_entries is None or n <= max_entries else rng.choice(n, max_entries, replace=False)
@@ -151,10 +153,10 @@ def _check_param(name, p, g, loss_value, eps, tol, max_entries, rng) -> ParamChe
         numerical[j] = (up - down) / (2 * eps)
     a = ga[idx]
     abs_err = np.abs(a - numerical)
-    # relative error, except where both are tiny (about 0): central differences carry ~1e-10 noise,
-    # so there the absolute error is what is compared
-    scale = np.maximum(np.abs(a), np.abs(numerical))
-    rel = np.where(scale > 1e-7, abs_err / np.maximum(scale, 1e-300), abs_err)
+    # relative error, with the scale floored at atol / tol: central differences carry ~1e-10 of noise,
+    # which must not count as a relative error where a gradient is nearly 0
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(numerical)), atol / tol)
+    rel = abs_err / scale
     w = int(np.argmax(rel)) if len(rel) else 0
     worst = tuple(int(k) for k in np.unravel_index(int(idx[w]), p.shape)) if len(idx) else ()
     return ParamCheck(name, tuple(p.shape), len(idx), float(rel.max(initial=0.0)), float(abs_err.max(initial=0.0)),
