@@ -179,8 +179,15 @@ def test_inplace_through_a_view_changes_the_base_under_no_grad():
 def test_inplace_on_a_view_of_a_tensor_that_requires_grad_is_refused_with_grad_on():
     x = cr.ones(2, 3, requires_grad=True)
     h = x * 1.0
-    with pytest.raises(RuntimeError, match="in-place change of a view of a tensor that requires grad"):
+    with pytest.raises(RuntimeError, match=r"add_: in-place change of a view \(a slice, reshape, ...\) with a "
+                                           "result that requires grad is not supported"):
         h[0].add_(1.0)
+    buffer = cr.zeros(2, 3)
+    with pytest.raises(RuntimeError, match="mul_: in-place change of a view"):
+        buffer[1].mul_(x[0])  # the buffer itself would not know that it now depends on x
+    buffer[1] = x[0]  # assignment into the tensor itself is fine
+    buffer.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
 
 
 def test_inplace_int_tensor_with_float_result_is_refused():

@@ -290,15 +290,16 @@ class Tensor:
                 f"{name}: a leaf tensor that requires grad{_named(self)} is being used in an in-place "
                 "operation; wrap the update in `with cr.no_grad():`"
             )
-        if tracking and self.requires_grad and self._data.base is not None:
-            raise RuntimeError(
-                f"{name}: in-place change of a view of a tensor that requires grad is not supported; "
-                "use an out-of-place op"
-            )
         old = _new(Tensor)
         old._data, old.grad, old.requires_grad = self._data, None, self.requires_grad
         old._node, old._version, old.name = self._node, self._version, self.name
         result = op(old, *args)
+        if tracking and result.requires_grad and self._data.base is not None:
+            # The tensor this view came from would not learn about the new history.
+            raise RuntimeError(
+                f"{name}: in-place change of a view (a slice, reshape, ...) with a result that requires "
+                "grad is not supported; use an out-of-place op or cr.no_grad()"
+            )
         out = result._data
         if out.dtype != self._data.dtype and not np.can_cast(out.dtype, self._data.dtype, "same_kind"):
             raise RuntimeError(f"{name}: result type {out.dtype} can't be cast to {self._data.dtype}")
