@@ -241,6 +241,9 @@ def test_cubic_minimizer_finds_the_minimum_of_a_cubic():
     assert cubic_minimizer(0.5, f(0.5), df(0.5), 3.0, f(3.0), df(3.0)) == pytest.approx(2.0)
     assert cubic_minimizer(3.0, f(3.0), df(3.0), 0.5, f(0.5), df(0.5)) == pytest.approx(2.0)
     assert cubic_minimizer(0.5, f(0.5), df(0.5), 3.0, f(3.0), df(3.0), bounds=(0.0, 1.5)) == 1.5
+    # degenerate inputs give the middle of the bounds instead of a division by zero or NaN
+    assert cubic_minimizer(1.0, 2.0, -1.0, 1.0, 2.0, -1.0, bounds=(0.5, 1.5)) == 1.0
+    assert cubic_minimizer(0.0, 0.0, 1.0, 1.0, 0.0, 1.0) == 0.5  # no real minimiser
 
 
 def test_strong_wolfe_returns_a_step_satisfying_both_conditions():
@@ -394,3 +397,16 @@ def test_newton_in_float32_stays_quiet_at_the_rounding_floor(sklearn_optimum):
             opt.step(lambda: cr.log(1 + cr.exp(-(yt * (xt @ w + b)))).mean() + 0.5 * alpha * (w * w).sum())
     assert w.dtype == np.float32 and b.dtype == np.float32
     np.testing.assert_allclose(_solution([w, b]), sklearn_optimum, atol=1e-5)
+
+
+@pytest.mark.parametrize("beta", ["PR+", "FR"])
+def test_cg_one_iteration_per_step_keeps_its_memory(beta):
+    # max_iter=1: each step is one CG iteration; direction and step length carry over between calls
+    params, loss_fn = cr_logistic(*logistic_data())
+    opt = cr.optim.ConjugateGradient(
+        params, beta=beta, max_iter=1, tolerance_grad=1e-12, tolerance_change=0.0
+    )
+    for _ in range(40):
+        opt.step(closure_for(opt, loss_fn))
+    assert grad_norm(params, loss_fn) < 1e-8
+    assert opt.state[params[0]]["n_iter"] <= 40

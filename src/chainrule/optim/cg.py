@@ -48,7 +48,10 @@ class ConjugateGradient(Optimizer):
     orthogonal, :math:`|g_k^\top g_{k-1}| \ge 0.2\, g_k^\top g_k` (Powell; ``powell_restart``); and
     whenever :math:`d_k` is not a descent direction. Stopping rules are L-BFGS's
     (``tolerance_grad`` on :math:`\max|g|`, ``tolerance_change`` on step and loss change). With
-    ``line_search_fn=None`` the step is the fixed ``lr``.
+    ``line_search_fn=None`` the step is the fixed ``lr``. ``max_eval`` defaults to
+    ``max(max_iter * 5 // 4, max_iter + 25)``, so even ``max_iter=1`` leaves room for a full line
+    search. When a line search finds no decrease at all, the next one starts from a ten times smaller
+    trial step along the steepest-descent direction.
     """
 
     def __init__(
@@ -87,7 +90,7 @@ class ConjugateGradient(Optimizer):
                 f"ConjugateGradient: the Wolfe constants need 0 < c1 < c2 < 1, got c1={c1}, c2={c2}"
             )
         if max_eval is None:
-            max_eval = max_iter * 5 // 4
+            max_eval = max(max_iter * 5 // 4, max_iter + 25)  # room for a full line search (25 trials)
         defaults = dict(
             lr=lr,
             max_iter=max_iter,
@@ -161,8 +164,10 @@ class ConjugateGradient(Optimizer):
             d = self._direction(group, state, grad)
             state["since_restart"] += 1
             gtd = float(grad @ d)
-            if state.get("t") is None or state.get("prev_gtd") is None:
+            if state.get("t") is None:
                 t = min(1.0, 1.0 / float(np.abs(grad).sum())) * lr
+            elif state.get("prev_gtd") is None:  # after a failed line search
+                t = state["t"]
             elif group["line_search_fn"] is None:
                 t = lr
             else:
@@ -177,7 +182,7 @@ class ConjugateGradient(Optimizer):
 
             evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x_init = flat.get()
+                x_init, t_trial = flat.get(), t
                 loss, grad, t, evals = strong_wolfe(
                     partial(self._evaluate_at, closure, x_init, d=d),
                     d,
@@ -192,6 +197,11 @@ class ConjugateGradient(Optimizer):
                 )
                 flat.add(t, d)
                 optimal = np.abs(grad).max() <= tolerance_grad
+                if t == 0.0:  # no decrease found: restart from steepest descent with a shorter trial
+                    state["t"], state["prev_gtd"], state["d"] = 0.1 * t_trial, None, None
+                    state["since_restart"] = 0
+                    state["func_evals"] += evals
+                    break
             else:
                 flat.add(t, d)
                 loss = float(call_closure(closure))

@@ -33,15 +33,22 @@ def cubic_minimizer(
     t* = t2 - (t2 - t1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)   (for t1 <= t2).
     """
     lo, hi = bounds if bounds is not None else (min(t1, t2), max(t1, t2))
+    if t1 == t2:  # a collapsed interval: no cubic to fit
+        return (lo + hi) / 2.0
     d1 = g1 + g2 - 3 * (f1 - f2) / (t1 - t2)
     d2_square = d1 * d1 - g1 * g2
-    if d2_square < 0:
+    if not d2_square >= 0:  # no real minimiser (or not finite)
         return (lo + hi) / 2.0
     d2 = math.sqrt(d2_square)
+    denominator = (g2 - g1 + 2 * d2) if t1 <= t2 else (g1 - g2 + 2 * d2)
+    if denominator == 0 or not math.isfinite(denominator):
+        return (lo + hi) / 2.0
     if t1 <= t2:
-        t = t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        t = t2 - (t2 - t1) * ((g2 + d2 - d1) / denominator)
     else:
-        t = t1 - (t1 - t2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        t = t1 - (t1 - t2) * ((g1 + d2 - d1) / denominator)
+    if not math.isfinite(t):
+        return (lo + hi) / 2.0
     return min(max(t, lo), hi)
 
 
