@@ -243,7 +243,7 @@ def test_cubic_minimizer_finds_the_minimum_of_a_cubic():
     assert cubic_minimizer(0.5, f(0.5), df(0.5), 3.0, f(3.0), df(3.0), bounds=(0.0, 1.5)) == 1.5
     # degenerate inputs give the middle of the bounds instead of a division by zero or NaN
     assert cubic_minimizer(1.0, 2.0, -1.0, 1.0, 2.0, -1.0, bounds=(0.5, 1.5)) == 1.0
-    assert cubic_minimizer(0.0, 0.0, 1.0, 1.0, 0.0, 1.0) == 0.5  # no real minimiser
+    assert cubic_minimizer(0.0, 0.0, 2.0, 1.0, 4.0 / 3.0, 2.0) == 0.5  # monotone cubic: no minimiser
 
 
 def test_strong_wolfe_returns_a_step_satisfying_both_conditions():
