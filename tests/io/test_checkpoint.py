@@ -276,3 +276,41 @@ def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
     np.testing.assert_array_equal(cr.rand(4).numpy(), expected)
     with pytest.raises(ValueError, match="set_rng_state: expected a PCG64 state"):
         cr.io.set_rng_state({"bit_generator": "MT19937"})
+
+
+@cr.nn.register_config
+class Window(cr.nn.Module):
+    """A user layer whose config holds a tuple and a dict with int keys: both must come back as such."""
+
+    def __init__(self, size: tuple, table: dict):
+        super().__init__()
+        if not isinstance(size, tuple) or not all(isinstance(k, int) for k in table):
+            raise TypeError(f"Window: got size {size!r} and table keys {list(table)!r}")
+        self.size, self.table = size, table
+        self.w = cr.nn.Parameter(cr.zeros(*size))
+
+    def get_config(self):
+        return {"class": "Window", "args": {"size": self.size, "table": self.table}}
+
+
+def test_config_values_keep_their_python_types(tmp_path):
+    cr.save(Window((2, 3), {1: "a", 2: "b"}), tmp_path / "w.safetensors")
+    rebuilt = cr.load_model(tmp_path / "w.safetensors")
+    assert rebuilt.size == (2, 3) and rebuilt.table == {1: "a", 2: "b"}
+
+
+class OddConfig(cr.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = cr.nn.Parameter(cr.ones(2))
+
+    def get_config(self):
+        return {"class": "OddConfig", "args": {"activation": cr.nn.ReLU}}
+
+
+def test_unstorable_config_warns_and_keeps_the_weights(tmp_path):
+    with pytest.warns(UserWarning, match=r"OddConfig.get_config\(\) cannot be stored"):
+        cr.save(OddConfig(), tmp_path / "o.safetensors")
+    assert list(cr.load(tmp_path / "o.safetensors")) == ["w"]
+    with pytest.raises(CheckpointError, match="could not describe its architecture"):
+        cr.load_model(tmp_path / "o.safetensors")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -44,6 +45,17 @@ def _module_config(module) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
+class _ConfigEncoder:
+    """Configs hold no tensors; anything beyond JSON's plain values (tuples, int keys) is kept exactly."""
+
+    def encode(self, config, where: str):
+        encoder = _Encoder()
+        node = encoder.encode(config, where)
+        if encoder.tensors:
+            raise TypeError("an architecture config cannot hold tensors")
+        return node
+
+
 class _Encoder:
     """Turns a nested structure into JSON-able data plus a flat ``{name: ndarray}`` table."""
 
@@ -61,6 +73,20 @@ class _Encoder:
         self.tensors[name] = arr
         self._by_id[id(arr)] = (name, arr)  # keeps arr alive, so its id stays unique
         return name
+
+    def _config(self, module, where: str):
+        config = _module_config(module)
+        if config is None:
+            return None
+        try:
+            return _ConfigEncoder().encode(config, where)
+        except TypeError as err:
+            warnings.warn(
+                f"cr.save: {type(module).__name__}.get_config() cannot be stored ({err}); the weights are saved, "
+                "but cr.load_model will not be able to rebuild the model",
+                stacklevel=4,
+            )
+            return None
 
     def encode(self, obj, where: str):
         if isinstance(obj, Tensor):
@@ -81,7 +107,7 @@ class _Encoder:
             return {
                 "__module__": {
                     "class": type(obj).__name__,
-                    "config": _module_config(obj),
+                    "config": self._config(obj, where),
                     "state": {k: self.encode(v, _join(where, k)) for k, v in state.items()},
                 }
             }
@@ -257,7 +283,7 @@ def load_model(path, key: str | None = None):
         )
     from .. import nn
 
-    model = nn.from_config(config)
+    model = nn.from_config(_Decoder({}, path).decode(config))
     state = _Decoder(tensors, path).decode({"__module__": node})
     float_dtypes = {v.dtype for v in state.values() if isinstance(v, Tensor) and v.dtype.kind == "f"}
     if len(float_dtypes) == 1:
