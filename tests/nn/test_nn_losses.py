@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pytest
 from conftest import requires_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -184,3 +186,32 @@ def test_bad_reduction_and_bce_input_range_are_refused():
 def test_mse_loss_value_by_hand():
     loss = cr.nn.MSELoss()(cr.tensor([1.0, 2.0, 4.0]), cr.tensor([1.0, 0.0, 1.0]))
     assert loss.item() == pytest.approx((0 + 4 + 9) / 3)
+
+
+@requires_torch
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 5), c=st.integers(1, 6), extra=st.sampled_from([(), (3,), (2, 2)]),
+    use_weight=st.booleans(), smoothing=st.sampled_from([0.0, 0.15]), ignore=st.booleans(),
+    reduction=st.sampled_from(["mean", "sum", "none"]), seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_agrees_with_torch_on_any_shape(n, c, extra, use_weight, smoothing, ignore, reduction, seed):
+    import torch
+
+    r = np.random.default_rng(seed)
+    logits = r.standard_normal((n, c) + extra) * 3
+    target = r.integers(0, c, (n,) + extra)
+    if ignore:
+        target[r.random(target.shape) < 0.3] = -100
+    weight = r.uniform(0.2, 2.0, c) if use_weight else None
+    x = cr.tensor(logits, requires_grad=True)
+    xt = torch.tensor(logits, requires_grad=True)
+    out = F.cross_entropy(x, cr.tensor(target), None if weight is None else cr.tensor(weight),
+                          reduction=reduction, label_smoothing=smoothing)
+    tout = torch.nn.functional.cross_entropy(xt, torch.tensor(target), None if weight is None else torch.tensor(weight),
+                                             reduction=reduction, label_smoothing=smoothing)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if np.isfinite(tout.detach().numpy()).all():
+        out.sum().backward()
+        tout.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)

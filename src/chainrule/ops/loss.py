@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd
 from ..tensor import Tensor
 from .activation import _softplus_array, softplus
 from .elementwise import _floating, abs, clamp, log, relu, sigmoid, where
@@ -68,7 +69,7 @@ class CrossEntropy(Function):
     the familiar "softmax minus target". ``scale`` is 1/sum(w_y) for the mean, 1 for the sum.
     """
 
-    __slots__ = ("coef", "axis", "reduction", "scale", "eps", "class_weight")
+    __slots__ = ("coef", "axis", "reduction", "scale", "eps", "class_weight", "probs")
     saves = (0,)
 
     def __init__(self, coef, axis, reduction, scale, eps=0.0, class_weight=None):
@@ -80,18 +81,21 @@ class CrossEntropy(Function):
         shift = np.max(logits, axis=self.axis, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)
         shifted = logits - shift
-        lse = np.log(np.sum(np.exp(shifted), axis=self.axis, keepdims=True))
+        e = np.exp(shifted)
+        total = np.sum(e, axis=self.axis, keepdims=True)
+        self.probs = e / total  # kept for the first-order backward
+        lse = np.log(total)
         # sum_c a_c (lse - shifted_c): finite even for logits of 1e4 (the shift cancels exactly)
         per_sample = np.sum(coef * (lse - shifted), axis=self.axis)
         if self.reduction == "none":
             return per_sample
-        total = np.sum(per_sample)
+        loss = np.sum(per_sample)
         if self.reduction == "sum":
-            return total
+            return loss
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(total * self.scale, dtype=logits.dtype)
+            return np.asarray(loss * self.scale, dtype=logits.dtype)
 
-    def _target_coef(self, t: np.ndarray) -> np.ndarray:
+    def _target_coef(self, t):
         if self.eps:
             t = t * (1.0 - self.eps) + self.eps / t.shape[self.axis]
         return t * self.class_weight if self.class_weight is not None else t
@@ -107,18 +111,17 @@ class CrossEntropy(Function):
         nd = logits._data.ndim
         g = self._upstream(grad, nd)
         if len(self.inputs) == 1:
-            coef = _wrap(self.coef)
-            total = _wrap(self.coef.sum(axis=self.axis, keepdims=True))
-            return (g * (softmax(logits, self.axis) * total - coef),)
+            coef = self.coef
+            total = coef.sum(axis=self.axis, keepdims=True)
+            if not autograd._grad_enabled:  # first order: one NumPy expression, no graph to record
+                return (_wrap((self.probs * total - coef) * g._data),)
+            return (g * (softmax(logits, self.axis) * _wrap(total) - _wrap(coef)),)
         target = self.inputs[1]
-        coef = target
-        if self.eps:
-            coef = coef * (1.0 - self.eps) + self.eps / target._data.shape[self.axis]
-        if self.class_weight is not None:
-            coef = coef * _wrap(self.class_weight)
+        coef = self._target_coef(target)
         gx = gt = None
         if logits.requires_grad:
-            gx = g * (softmax(logits, self.axis) * coef.sum(dim=self.axis, keepdim=True) - coef)
+            probs = _wrap(self.probs) if not autograd._grad_enabled else softmax(logits, self.axis)
+            gx = g * (probs * coef.sum(dim=self.axis, keepdim=True) - coef)
         if target.requires_grad:
             # d loss / d t_c = -(1 - eps) w_c log_softmax(x)_c
             local = log_softmax(logits, self.axis) * (-(1.0 - self.eps))
@@ -219,7 +222,10 @@ def cross_entropy(
     safe = np.where(valid, t_arr, 0)
     eps = float(label_smoothing)
     onehot = np.zeros(x._data.shape, dtype=dtype)
-    np.put_along_axis(onehot, np.expand_dims(safe, axis), 1.0, axis=axis)
+    if x._data.ndim == 2:
+        onehot[np.arange(safe.shape[0]), safe] = 1.0
+    else:
+        np.put_along_axis(onehot, np.expand_dims(safe, axis), 1.0, axis=axis)
     coef = onehot * (1.0 - eps)
     if eps:
         coef += eps / num_classes
