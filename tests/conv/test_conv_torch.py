@@ -245,3 +245,25 @@ def test_lenet_matches_the_same_network_in_torch(image_size, padding, features):
     theirs = _TorchLeNet(padding, features).double()
     x = np.random.default_rng(9).standard_normal((3, 1, image_size, image_size))
     _run_both(ours, theirs, x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(["max", "avg", "avg_exclude_pad"]), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+    dh=st.integers(1, 2), ceil_mode=st.booleans(), extra_h=st.integers(0, 5), extra_w=st.integers(0, 5),
+)
+def test_pool2d_random_geometry_matches_torch(kind, kh, kw, sh, sw, ph, pw, dh, ceil_mode, extra_h, extra_w):
+    ph, pw = min(ph, kh // 2), min(pw, kw // 2)
+    if kind != "max":
+        dh = 1  # average pooling has no dilation
+    h = max(dh * (kh - 1) + 1 - 2 * ph, 1) + extra_h
+    w = max(kw - 2 * pw, 1) + extra_w
+    options = dict(kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw), ceil_mode=ceil_mode)
+    if kind == "max":
+        ours = cr.nn.MaxPool2d(dilation=(dh, 1), **options)
+        theirs = torch.nn.MaxPool2d(dilation=(dh, 1), **options)
+    else:
+        options["count_include_pad"] = kind == "avg"
+        ours, theirs = cr.nn.AvgPool2d(**options), torch.nn.AvgPool2d(**options)
+    _run_both(ours, theirs, np.random.default_rng(10).standard_normal((2, 2, h, w)))
