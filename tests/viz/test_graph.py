@@ -218,3 +218,26 @@ def test_array_values_show_shape_and_summary():
 def test_draw_graph_refuses_a_non_tensor():
     with pytest.raises(TypeError, match="expected a Tensor"):
         cr.viz.draw_graph(3.0)
+
+
+def test_long_chains_are_drawn_top_to_bottom(matplotlib_engine):
+    x = cr.tensor(0.5, requires_grad=True, name="x", dtype=cr.float64)
+    h = x
+    for _ in range(10):
+        h = cr.tanh(h)
+    d = cr.viz.draw_graph(h)
+    assert "rankdir=TB;" in d.source
+    assert "rankdir=LR;" in cr.viz.draw_graph(h, rankdir="LR").source
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(d.pipe("png")))
+    assert img.size[1] > img.size[0]  # taller than wide
+    with pytest.raises(ValueError, match="rankdir"):
+        cr.viz.draw_graph(h, rankdir="RL")
+
+
+def test_params_dict_names_parameters():
+    lin = cr.nn.Linear(2, 1)
+    out = lin(cr.randn(3, 2)).sum()
+    names = {v.name for v in cr.viz.draw_graph(out, params={"W": lin.weight, "b": lin.bias}).graph.values}
+    assert {"W", "b"} <= names

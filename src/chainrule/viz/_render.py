@@ -41,6 +41,7 @@ class Drawing:
     nodes: list
     edges: list = field(default_factory=list)  # (src key, dst key)
     title: str | None = None
+    rankdir: str = "LR"  # inputs on the left ("LR") or at the top ("TB")
 
 
 # ---- DOT ------------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def _quote(text: str) -> str:
 
 
 def to_dot(d: Drawing) -> str:
-    out = ["digraph chainrule {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=11];',
+    out = ["digraph chainrule {", f"  rankdir={d.rankdir};", '  node [fontname="Helvetica", fontsize=11];',
            '  edge [arrowsize=0.7, color="#555555"];']
     if d.title:
         out.append(f"  label={_quote(d.title)}; labelloc=t;")
@@ -149,7 +150,11 @@ def _layers(keys: list, edges: list) -> dict:
 def layout(d: Drawing) -> dict:
     """Positions (centre x, centre y, width, height) in points, inputs on the left, output on the right."""
     keys = [n.key for n in d.nodes]
-    sizes = {n.key: _size(n) for n in d.nodes}
+    vertical = d.rankdir == "TB"
+    boxes = {n.key: _size(n) for n in d.nodes}
+    # (extent along the layers, extent across them)
+    sizes = {k: (h, w) if vertical else (w, h) for k, (w, h) in boxes.items()}
+    gap_across = 2 * GAP_Y if vertical else GAP_Y
     layer, preds, succs = _layers(keys, d.edges)
     n_layers = max(layer.values(), default=0) + 1
     rows: list = [[] for _ in range(n_layers)]
@@ -175,15 +180,15 @@ def layout(d: Drawing) -> dict:
     for row in rows:
         w = max((sizes[k][0] for k in row), default=0.0)
         xs.append(x + w / 2)
-        x += w + GAP_X
+        x += w + (GAP_X * 0.7 if vertical else GAP_X)
     y = {}
     for row in rows:
-        total = sum(sizes[k][1] for k in row) + GAP_Y * (len(row) - 1)
+        total = sum(sizes[k][1] for k in row) + gap_across * (len(row) - 1)
         top = total / 2
         for k in row:
             h = sizes[k][1]
             y[k] = top - h / 2
-            top -= h + GAP_Y
+            top -= h + gap_across
     for _ in range(3):
         for li in list(range(n_layers)) + list(range(n_layers - 1, -1, -1)):
             row = rows[li]
@@ -197,7 +202,7 @@ def layout(d: Drawing) -> dict:
                 yk = want[i]
                 if placed:
                     prev = placed[-1]
-                    limit = y[prev] - sizes[prev][1] / 2 - GAP_Y - sizes[k][1] / 2
+                    limit = y[prev] - sizes[prev][1] / 2 - gap_across - sizes[k][1] / 2
                     yk = min(yk, limit)
                 y[k] = yk
                 placed.append(k)
@@ -205,7 +210,15 @@ def layout(d: Drawing) -> dict:
                 shift = sum(want) / len(want) - sum(y[k] for k in row) / len(row)
                 for k in row:
                     y[k] += shift
-    return {k: (xs[layer[k]], y[k], *sizes[k]) for k in keys}
+    if vertical:
+        return {k: (y[k], -xs[layer[k]], *boxes[k]) for k in keys}
+    return {k: (xs[layer[k]], y[k], *boxes[k]) for k in keys}
+
+
+def depth(d: Drawing) -> int:
+    """How many layers the layered layout has (the longest path, in nodes)."""
+    layer, _, _ = _layers([n.key for n in d.nodes], d.edges)
+    return max(layer.values(), default=0) - min(layer.values(), default=0) + 1
 
 
 def _matplotlib(d: Drawing, fmt: str) -> bytes:
@@ -238,9 +251,13 @@ def _matplotlib(d: Drawing, fmt: str) -> bytes:
         ax.axis("off")
         font = FONT * scale
         for a, b in d.edges:
-            xa, ya, wa, _ = boxes[a]
-            xb, yb, wb, _ = boxes[b]
-            ax.add_patch(FancyArrowPatch((xa + wa / 2, ya), (xb - wb / 2, yb), arrowstyle="-|>",
+            xa, ya, wa, ha = boxes[a]
+            xb, yb, wb, hb = boxes[b]
+            if d.rankdir == "TB":
+                start, end = (xa, ya - ha / 2), (xb, yb + hb / 2)
+            else:
+                start, end = (xa + wa / 2, ya), (xb - wb / 2, yb)
+            ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>",
                                          mutation_scale=8 * scale, color="#555555", lw=0.8 * scale,
                                          shrinkA=0, shrinkB=1))
         for n in d.nodes:

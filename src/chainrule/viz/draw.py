@@ -51,7 +51,8 @@ class GraphDrawing:
 
 
 def draw_graph(output, values: bool = True, grads: bool = True, group_modules: bool = False,
-               max_nodes: int | None = 300, params=None, model=None, title: str | None = None) -> GraphDrawing:
+               max_nodes: int | None = 300, params=None, model=None, title: str | None = None,
+               rankdir: str = "auto") -> GraphDrawing:
     """Draw the graph that computed ``output``: value nodes (name, shape, value, gradient) and op nodes.
 
     - ``params``: a dict name -> tensor (``dict(model.named_parameters())``), or ``model=``, names the
@@ -63,6 +64,8 @@ def draw_graph(output, values: bool = True, grads: bool = True, group_modules: b
       forward inside ``cr.viz.trace_modules(model)``; without it ops are matched to layers through
       the parameters of ``model``).
     - ``max_nodes``: draw at most this many nodes, the ones nearest the output (None: no limit).
+    - ``rankdir``: ``"LR"`` (inputs on the left), ``"TB"`` (inputs at the top) or ``"auto"`` (LR, TB
+      for long chains).
 
     >>> x, y, z = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((1., "x"), (-3., "y"), (4., "z")))
     >>> cr.viz.draw_graph((x + y) * z).save("graph.svg")
@@ -72,7 +75,13 @@ def draw_graph(output, values: bool = True, grads: bool = True, group_modules: b
     if group_modules and not groups:
         warnings.warn("draw_graph: no module information for group_modules=True; run the forward inside "
                       "`with cr.viz.trace_modules(model):` or pass model=", stacklevel=2)
-    return GraphDrawing(graph, _drawing(graph, values, grads, groups, title))
+    if rankdir not in ("auto", "LR", "TB"):
+        raise ValueError(f"draw_graph: rankdir must be 'auto', 'LR' or 'TB', got {rankdir!r}")
+    drawing = _drawing(graph, values, grads, groups, title)
+    if rankdir == "auto":
+        rankdir = "TB" if _render.depth(drawing) > 12 else "LR"
+    drawing.rankdir = rankdir
+    return GraphDrawing(graph, drawing)
 
 
 def _drawing(graph: Graph, values: bool, grads: bool, groups: dict, title) -> _render.Drawing:
@@ -114,7 +123,9 @@ def _drawing(graph: Graph, values: bool, grads: bool, groups: dict, title) -> _r
                 drawn_groups.add(target)
                 labels = list(dict.fromkeys(o.label for o in ops))
                 summary = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "")
-                nodes.append(_render.DrawNode(target, [group_label(key), f"ops: {summary}"], "module"))
+                label = group_label(key)
+                label = label if len(label) <= 48 else label[:45] + "..."
+                nodes.append(_render.DrawNode(target, [label, f"ops: {summary}"], "module"))
         for v in op.inputs:
             if id(v) not in hidden:
                 edge(v.key, target)
