@@ -64,6 +64,18 @@ def summary(model: Module, input_shape, dtype=None) -> Summary:
     Nothing is printed: ``print(cr.nn.summary(model, (1, 64)))``. Layers are the modules without
     children, in the order they ran (a layer used twice appears twice); parameters named ``bias``
     count as biases, all others as weights.
+
+    >>> print(cr.nn.summary(cr.nn.MLP([2, 2, 1], activation="sigmoid"), (4, 2)))
+    MLP on input (4, 2)
+    -------------------------------------------------
+    Layer        Output shape  Weights  Biases  Total
+    -------------------------------------------------
+    0 (Linear)   (4, 2)              4       2      6
+    1 (Sigmoid)  (4, 2)              0       0      0
+    2 (Linear)   (4, 1)              2       1      3
+    -------------------------------------------------
+    Total                            6       3      9
+    Trainable parameters: 9
     """
     shape = (int(input_shape),) if isinstance(input_shape, (int, np.integer)) else tuple(int(n) for n in input_shape)
     if dtype is None:
