@@ -105,7 +105,7 @@ class ModelCheckpoint(Callback):
         bundle = {"model": self.trainer.model, "epoch": epoch}
         if self.save_optimizer and self.trainer.optimizer is not None:
             bundle["optimizer"] = self.trainer.optimizer.state_dict()
-        save(bundle, self.path.format(epoch=epoch, **logs))
+        save(bundle, self.path.format(**{**logs, "epoch": epoch}))
 
 
 class LearningRateScheduler(Callback):

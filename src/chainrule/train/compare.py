@@ -100,7 +100,9 @@ def _make_optimizer(method: str, params, lr: float):
     if method == "adam":
         return optim.Adam(params, lr=lr)
     if method == "lbfgs":
-        return optim.LBFGS(params, lr=lr, max_iter=1, line_search_fn="strong_wolfe", history_size=10)
+        # one iteration per step; max_eval must leave room for the line search (PyTorch's default,
+        # max_iter * 5 // 4 = 1, would stop it after its first evaluation and stall)
+        return optim.LBFGS(params, lr=lr, max_iter=1, max_eval=25, line_search_fn="strong_wolfe", history_size=10)
     if method == "cg":
         return optim.ConjugateGradient(params, lr=lr, max_iter=1)
     if method == "newton":
