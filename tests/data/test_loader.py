@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, random_split
@@ -223,3 +225,44 @@ def test_concat_dataset():
     assert ds[3][1].item() == 0 and ds[2][1].item() == 2
     ys = np.concatenate([y.numpy() for _, y in DataLoader(ds, batch_size=2)])
     np.testing.assert_array_equal(ys, [0, 1, 2, 0, 1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 40), batch_size=st.integers(1, 12), shuffle=st.booleans(), drop_last=st.booleans(), seed=st.integers(0, 3))
+def test_batches_cover_the_dataset_as_documented(n, batch_size, shuffle, drop_last, seed):
+    loader = DataLoader(_dataset(n), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=seed)
+    batches = [y.numpy() for _, y in loader]
+    assert len(batches) == len(loader) == (n // batch_size if drop_last else -(-n // batch_size))
+    seen = np.concatenate(batches) if batches else np.array([], np.int64)
+    assert len(set(seen.tolist())) == len(seen)  # no sample twice in an epoch
+    assert len(seen) == (len(batches) * batch_size if drop_last else n)
+    if not shuffle:
+        np.testing.assert_array_equal(seen, np.arange(len(seen)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 60), weights=st.lists(st.integers(1, 5), min_size=1, max_size=4))
+def test_random_split_fractions_always_partition(n, weights):
+    fractions = [w / sum(weights) for w in weights]
+    fractions[-1] = 1.0 - sum(fractions[:-1])
+    parts = random_split(_dataset(n), fractions, generator=0)
+    assert sum(len(p) for p in parts) == n
+    assert sorted(np.concatenate([p.indices for p in parts]).tolist()) == list(range(n))
+
+
+def test_loader_generator_state_resumes_the_same_shuffles(tmp_path):
+    loader = DataLoader(_dataset(30), batch_size=30, shuffle=True, generator=4)
+    next(iter(loader))
+    cr.save({"loader": loader}, tmp_path / "l.safetensors")
+    expected = [next(iter(loader))[1].numpy() for _ in range(2)]
+    fresh = DataLoader(_dataset(30), batch_size=30, shuffle=True, generator=99)
+    fresh.load_state_dict(cr.load(tmp_path / "l.safetensors")["loader"])
+    for e in expected:
+        np.testing.assert_array_equal(next(iter(fresh))[1].numpy(), e)
+    assert DataLoader(_dataset(3)).state_dict() == {}
+
+
+def test_num_workers_is_accepted_with_a_warning():
+    with pytest.warns(UserWarning, match="num_workers=2 is ignored"):
+        loader = DataLoader(_dataset(4), batch_size=2, num_workers=2)
+    assert len(list(loader)) == 2

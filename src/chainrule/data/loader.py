@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -47,6 +48,9 @@ class DataLoader:
       sample and stacked with ``collate_fn`` (default: :func:`default_collate`).
     - ``transform``: an optional callable applied to the inputs (first element) of every batch, e.g. a
       vectorized augmentation from ``cr.data.transforms``.
+    - ``state_dict()`` / ``load_state_dict()`` hold the loader's own generator state (when it has one),
+      so a resumed run draws the same shuffles; the package generator is saved with
+      ``cr.io.get_rng_state()``.
     """
 
     def __init__(
@@ -58,11 +62,17 @@ class DataLoader:
         generator=None,
         collate_fn: Callable | None = None,
         transform: Callable | None = None,
+        num_workers: int = 0,
     ) -> None:
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, got {type(dataset).__name__}")
+        if num_workers:
+            warnings.warn(
+                f"DataLoader: num_workers={num_workers} is ignored; chainrule builds batches in the main process "
+                "(a TensorDataset batch is a single fancy index, too cheap to farm out)"
+            )
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -106,6 +116,19 @@ class DataLoader:
         if isinstance(batch, list):
             return [self.transform(batch[0]), *batch[1:]]
         return self.transform(batch)
+
+    def state_dict(self) -> dict:
+        """The state of the loader's own generator (empty when it shuffles from the package generator)."""
+        if self.generator is None:
+            return {}
+        return {"generator": self.generator.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state.get("generator"):
+            return
+        if self.generator is None:
+            raise ValueError("DataLoader.load_state_dict: the state holds a generator, but this loader has none; pass generator=")
+        self.generator.bit_generator.state = state["generator"]
 
     def __repr__(self) -> str:
         return (
