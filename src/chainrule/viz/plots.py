@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import autograd
 from ..tensor import Tensor
+from ..train.callbacks import Callback
 
 
 def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
@@ -171,7 +172,7 @@ def decision_boundary(model, x, y, path=None, resolution: int = 120, title: str 
     return _finish(fig, path)
 
 
-class DecisionBoundaryRecorder:
+class DecisionBoundaryRecorder(Callback):
     """A ``fit`` callback that keeps the predicted regions after every ``every`` epochs; ``save_gif``
     writes them as an animated GIF (one frame per recorded epoch)."""
 
@@ -195,11 +196,6 @@ class DecisionBoundaryRecorder:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch % self.every == 0:
             self.record(epoch)
-
-    def __getattr__(self, name):  # the other callback hooks do nothing
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
 
     def save_gif(self, path, fps: float = 4.0) -> str:
         return decision_boundary_gif(self, path, fps)
