@@ -175,7 +175,8 @@ class LogisticRegression(_LinearModel):
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X, y) -> float:
         """Accuracy on (X, y)."""
