@@ -4,6 +4,7 @@ Prints microseconds per forward+backward for
   (a) a chain of 100 elementwise ops on 1-element tensors (pure bookkeeping: NumPy's work is tiny), and
   (b) a chain of 10 matmul+relu on 256x256 float32 (BLAS-bound: overhead should vanish),
 and the ratio chainrule / PyTorch (lower is better; the targets are (a) <= 1.0 and (b) <= 1.05).
+The bare matmul line shows the BLAS floor for (b): NumPy's BLAS against PyTorch's, no autograd.
 
     python benchmarks/overhead.py [--repeat N]
 """
@@ -55,14 +56,7 @@ def _mlp(lib, x, weights):
     y.sum().backward()
 
 
-def _best(fn, repeat: int, number: int) -> float:
-    """Best-of-``repeat`` microseconds per call."""
-    fn()  # warm up
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
-
-
-def bench_chainrule(repeat: int) -> dict:
-    cr.manual_seed(0)
+def _chainrule_cases() -> dict:
     x = cr.tensor([0.3], requires_grad=True)
     rng = np.random.default_rng(0)
     a = cr.tensor(rng.standard_normal((256, 256)).astype(np.float32))
@@ -78,10 +72,13 @@ def bench_chainrule(repeat: int) -> dict:
             w.grad = None
         _mlp(cr, a, ws)
 
-    return {"chain": _best(chain, repeat, 200), "mlp": _best(mlp, repeat, 5)}
+    def matmul():
+        a._data @ ws[0]._data
+
+    return {"chain": chain, "mlp": mlp, "matmul": matmul}
 
 
-def bench_torch(repeat: int):
+def _torch_cases():
     try:
         import torch
     except ImportError:
@@ -102,21 +99,45 @@ def bench_torch(repeat: int):
             w.grad = None
         _mlp(torch, a, ws)
 
-    return {"chain": _best(chain, repeat, 200), "mlp": _best(mlp, repeat, 5)}
+    def matmul():
+        a @ ws[0]
+
+    return {"chain": chain, "mlp": mlp, "matmul": matmul}
+
+
+NUMBER = {"chain": 100, "mlp": 5, "matmul": 50}
+
+
+def measure(repeat: int) -> tuple[dict, dict | None]:
+    """Best-of-``repeat`` microseconds per call; the two libraries take turns, so that a busy
+    machine slows both alike."""
+    ours, theirs = _chainrule_cases(), _torch_cases()
+    best_ours, best_theirs = {}, {}
+    for key, number in NUMBER.items():
+        ours[key]()  # warm up
+        if theirs:
+            theirs[key]()
+        for _ in range(repeat):
+            t = timeit.timeit(ours[key], number=number) / number * 1e6
+            best_ours[key] = min(best_ours.get(key, t), t)
+            if theirs:
+                t = timeit.timeit(theirs[key], number=number) / number * 1e6
+                best_theirs[key] = min(best_theirs.get(key, t), t)
+    return best_ours, (best_theirs if theirs else None)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timing repeats (best is kept)")
     args = parser.parse_args(argv)
-    ours = bench_chainrule(args.repeat)
-    theirs = bench_torch(args.repeat)
+    ours, theirs = measure(args.repeat)
     labels = {
         "chain": "(a) 100 elementwise ops, 1 element",
         "mlp": "(b) 10x matmul+relu, 256x256 float32",
+        "matmul": "    for scale: one bare 256x256 matmul",
     }
     print(f"BLAS threads: {_blas_threads()}")
-    header = f"{'benchmark (us per forward+backward)':40s} {'chainrule':>11s}"
+    header = f"{'us per forward+backward':40s} {'chainrule':>11s}"
     if theirs:
         header += f" {'pytorch':>11s} {'ratio':>7s}"
     print(header)

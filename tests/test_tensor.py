@@ -284,3 +284,33 @@ def test_numpy_operands_and_reflected_operators():
     assert (2.0**x).tolist() == [2.0, 4.0]
     assert (x > 1.5).tolist() == [False, True]
     assert (x == cr.tensor([1.0, 0.0])).tolist() == [True, False]
+
+
+CORE_OPS = [
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh",
+    "sigmoid", "relu", "clamp", "maximum", "minimum", "where", "sum", "mean", "var", "std", "max", "min",
+    "norm", "logsumexp", "softmax", "log_softmax", "argmax", "argmin", "reshape", "view", "flatten",
+    "squeeze", "unsqueeze", "transpose", "permute", "expand", "cat", "stack", "split", "chunk", "gather",
+    "index_select", "eq", "ne", "lt", "le", "gt", "ge", "zeros_like", "ones_like", "randn_like",
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("name", CORE_OPS)
+def test_each_op_exists_as_function_and_method_where_torch_has_both(name):
+    if hasattr(torch, name):
+        assert callable(getattr(cr, name)), f"cr.{name} is missing"
+    if hasattr(torch.Tensor, name):
+        assert callable(getattr(cr.Tensor, name)), f"Tensor.{name} is missing"
+
+
+def test_comparisons_give_bool_tensors_without_gradient():
+    x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for out in (x > 0, x >= 1.0, x < x * 2, x <= 0, x == 1.0, x != 3.0):
+        assert out.dtype == cr.bool and not out.requires_grad and out.grad_fn is None
+    assert (x > 0).tolist() == [True, False, True]
+
+
+def test_where_method_takes_the_condition_first():
+    x, y = cr.tensor([1.0, 2.0]), cr.tensor([10.0, 20.0])
+    assert x.where(cr.tensor([True, False]), y).tolist() == [1.0, 20.0]

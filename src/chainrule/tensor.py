@@ -572,6 +572,7 @@ def _method_table() -> None:
         setattr(T, name, getattr(_L, name))
     T.multiply, T.subtract, T.divide, T.true_divide, T.negative = _E.mul, _E.sub, _E.div, _E.div, _E.neg
     T.absolute, T.greater, T.less = _E.abs, _E.gt, _E.lt
+    T.where = lambda self, condition, other: _E.where(condition, self, other)  # x.where(c, y), as PyTorch
     T.__add__, T.__radd__ = _E.add, _E.add  # + and * commute (exactly, in floating point too)
     T.__sub__, T.__rsub__ = _E.sub, _reflected(_E.sub)
     T.__mul__, T.__rmul__ = _E.mul, _E.mul
