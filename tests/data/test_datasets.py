@@ -248,3 +248,20 @@ def test_read_csv_errors(tmp_path):
     bad.write_text("1,2\n3,x\n")
     with pytest.raises(ValueError, match="not a table of numbers"):
         cr.data.read_csv(bad)
+
+
+def test_damaged_gzip_is_refused(tmp_path):
+    data = gzip.compress(_idx_bytes(np.zeros((5, 28, 28), np.uint8), 0x08))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="is a damaged gzip file"):
+        datasets.read_idx(path)
+
+
+def test_loaded_arrays_are_writable_native_copies(tmp_path):
+    arr = np.arange(6, dtype=np.int32).reshape(2, 3)
+    path = tmp_path / "a.idx"
+    path.write_bytes(_idx_bytes(arr, 0x0C))
+    out = datasets.read_idx(path)
+    out[0, 0] = 9
+    assert out.flags.writeable and out.dtype.isnative
