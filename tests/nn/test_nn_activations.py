@@ -156,3 +156,24 @@ def test_activation_names_resolve_and_unknown_names_are_refused():
         cr.nn.activation_class("relux")
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         cr.nn.GELU("fast")
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, make, torch_spec, smooth", ACTIVATIONS, ids=IDS)
+def test_activation_matches_torch_at_extreme_inputs(name, make, torch_spec, smooth, dtype):
+    import torch
+
+    layer = make().to(dtype)
+    tname, targs = torch_spec
+    tlayer = getattr(torch.nn, tname)(**targs).to(getattr(torch, dtype))
+    tlayer.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in layer.state_dict().items()})
+    values = np.array([[-1000.0, -100.0, -20.0, -1.0], [0.5, 20.0, 100.0, 1000.0]], dtype=dtype)
+    x = cr.tensor(values, requires_grad=True)
+    xt = torch.tensor(values, requires_grad=True)
+    out, tout = layer(x), tlayer(xt)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), **tol)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), **tol)

@@ -317,3 +317,25 @@ def test_two_two_one_sigmoid_network_learns_xor_with_hand_written_sgd():
     out = model(x).detach().numpy().ravel()
     assert (out[[1, 2]] > 0.5).all() and (out[[0, 3]] < 0.5).all(), out
     assert loss.item() < 0.05
+
+
+def test_dropout_passes_gradcheck_with_a_fixed_mask():
+    layer = cr.nn.Dropout(0.3)
+    x = cr.randn(4, 5, dtype=cr.float64, requires_grad=True)
+
+    def fn(x):
+        cr.manual_seed(9)  # the same mask on every evaluation
+        return layer(x)
+
+    cr.gradcheck(fn, [x])
+    cr.gradgradcheck(lambda x: fn(x) * fn(x), [x])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "leaky_relu", "elu", "silu", "softplus", "prelu"])
+def test_mlp_passes_gradcheck_for_every_parameter(activation):
+    model = cr.nn.MLP([3, 4, 2], activation=activation, output_activation="log_softmax").double()
+    x = cr.randn(5, 3, dtype=cr.float64, requires_grad=True)
+    params = list(model.parameters())
+    cr.gradcheck(lambda x, *p: model(x), [x, *params])
+    if activation in ("tanh", "gelu", "silu", "softplus"):
+        cr.gradgradcheck(lambda x, *p: model(x), [x, *params])
