@@ -26,8 +26,8 @@ class SGD(Optimizer):
     >>> w = cr.nn.Parameter(cr.tensor([1.0, -2.0]))
     >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
     >>> (w * w).sum().backward(); opt.step()
-    >>> w.detach()   # w - 0.1 * 2w (the first step: the buffer is the gradient itself)
-    tensor([ 0.8, -1.6])
+    >>> w.detach().numpy().round(6).tolist()   # w - 0.1 * 2w: the first buffer is the gradient itself
+    [0.8, -1.6]
     """
 
     def __init__(
