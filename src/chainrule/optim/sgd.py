@@ -23,7 +23,7 @@ class SGD(Optimizer):
               \qquad (d = g \text{ when } \mu = 0)\\
         \theta &\leftarrow \theta - \eta\, d
 
-    >>> w = cr.nn.Parameter(cr.tensor([1.0, -2.0]))
+    >>> w = cr.nn.Parameter(cr.tensor([1.0, -2.0], dtype=cr.float64))
     >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
     >>> (w * w).sum().backward(); opt.step()
     >>> w.detach().numpy().round(6).tolist()   # w - 0.1 * 2w: the first buffer is the gradient itself
