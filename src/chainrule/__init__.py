@@ -54,11 +54,11 @@ from .ops import *
 from .ops import Function
 from .tensor import Tensor, result_type
 
-from . import models, nn, optim  # noqa: E402  (after the core: they build on it)
-from . import data, io  # noqa: E402
+# isort: split
+# The layers above the core (they build on it, so they are imported after it).
+from . import data, io, models, nn, optim, viz  # noqa: E402
 from .io import load, load_model, save  # noqa: E402
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
-from . import viz  # noqa: E402
 from .viz.gradcheck import gradcheck_model  # noqa: E402
 
 __version__ = "0.1.0"
