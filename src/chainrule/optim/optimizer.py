@@ -105,10 +105,6 @@ class Optimizer:
             buf = cache[key] = np.empty(like.size, dtype=like.dtype)
         return buf[: like.size].reshape(like.shape)
 
-    def _check_option(self, ok: bool, message: str) -> None:
-        if not ok:
-            raise ValueError(message)
-
     # ---- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """``{'state': {index: {name: value}}, 'param_groups': [...]}`` with params as indices, as PyTorch."""
@@ -150,10 +146,9 @@ class Optimizer:
                 # per-parameter buffers (Tensors) must match their parameter; flat vectors (ndarrays,
                 # as L-BFGS keeps) are the whole problem's size
                 if isinstance(v, Tensor) and v.shape not in ((), p.shape):
-                    shape = v.shape
                     raise ValueError(
                         f"{type(self).__name__}.load_state_dict: state {k!r} of parameter {i} has shape "
-                        f"{tuple(shape)}, the parameter has shape {p.shape}"
+                        f"{tuple(v.shape)}, the parameter has shape {p.shape}"
                     )
                 new[k] = v
             self.state[p] = new
