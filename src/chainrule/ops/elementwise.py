@@ -424,8 +424,8 @@ class Relu(Function):
         return np.maximum(a, 0)
 
     def backward(self, grad):
-        # 1 where the unit is active, else 0: sign(out) gives it in one pass, as out = max(a, 0) >= 0
-        return (grad * _wrap(np.sign(self.output._data)),)
+        # 1 where the unit is active, else 0 (a bool mask: NumPy multiplies it in without a cast pass)
+        return (Mul().apply(grad, _wrap(self.output._data > 0)),)
 
 
 def exp(input: Tensor) -> Tensor:
