@@ -140,3 +140,19 @@ def test_deltas_explicit_rule_really_is_explicit():
 def test_deltas_refuses_a_model_without_linear_first():
     with pytest.raises(ValueError, match="Linear"):
         cr.viz.deltas(cr.nn.Sequential(cr.nn.ReLU()), cr.randn(2, 2), cr.randn(2, 2), cr.nn.MSELoss())
+
+
+def test_ops_with_a_python_number_show_it():
+    x = cr.tensor(3.0, requires_grad=True, name="x", dtype=cr.float64)
+    f = (x * 2 + 1) / 4 - (2 - x) ** 3
+    e = cr.viz.explain(f)
+    ops = {(s.output, s.op, s.input): (s.local_formula, float(s.local)) for s in e.steps}
+    assert ops[("x*2", "*2", "x")] == ("2", 2.0)
+    assert ops[("(x*2)+1", "+1", "x*2")] == ("1", 1.0)
+    assert ops[("((x*2)+1)/4", "/4", "(x*2)+1")] == ("1/4", 0.25)
+    assert ops[("(2-x)**3", "**3", "2-x")] == ("3*(2-x)^2", 3.0)
+    assert ops[("2-x", "2-", "x")] == ("-1", -1.0)
+    f.backward()
+    assert float(e.gradients["x"]) == x.grad.item() == 0.5 + 3.0
+    labels = [n.lines()[0] for n in cr.viz.draw_graph(f).graph.values]
+    assert {"x*2", "(x*2)+1", "((x*2)+1)/4", "2-x", "(2-x)**3"} <= set(labels)

@@ -19,7 +19,7 @@ import numpy as np
 from .. import autograd
 from ..tensor import Tensor
 from . import _format
-from .graph import Graph, OpNode, ValueNode, build_graph
+from .graph import Graph, OpNode, ValueNode, _compound, build_graph, op_kind, scalar_constant
 
 # op name -> one (text, latex) pair per input, with {a} {b} {c} standing for the input labels and
 # {p} for the op's constant. Ops missing here show their Jacobian by name.
@@ -29,6 +29,10 @@ _LOCAL = {
     "mul": [("{b}", "{b}"), ("{a}", "{a}")],
     "div": [("1/{b}", r"\frac{{1}}{{{b}}}"), ("-{a}/{b}^2", r"-\frac{{{a}}}{{{b}^2}}")],
     "neg": [("-1", "-1")],
+    "addscalar": [("1", "1")],
+    "rsubscalar": [("-1", "-1")],
+    "mulscalar": [("{p}", "{p}")],
+    "divscalar": [("1/{p}", r"\frac{{1}}{{{p}}}")],
     "powscalar": [("{p}*{a}^{q}", "{p}\\,{a}^{{{q}}}")],
     "rpowscalar": [("{p}^{a}*ln({p})", "{p}^{{{a}}}\\ln {p}")],
     "pow": [("{b}*{a}^({b}-1)", "{b}\\,{a}^{{{b}-1}}"), ("{a}^{b}*ln({a})", "{a}^{{{b}}}\\ln {a}")],
@@ -50,7 +54,8 @@ _LOCAL = {
                ("sum over the batch", r"\sum_\text{{batch}}")],
 }
 
-_ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "powscalar", "rpowscalar", "pow", "exp", "log", "sqrt", "abs",
+_ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "powscalar", "rpowscalar", "addscalar", "rsubscalar",
+                "mulscalar", "divscalar", "pow", "exp", "log", "sqrt", "abs",
                 "sin", "cos", "tanh", "sigmoid", "relu", "cast", "clone", "clamp", "maximum", "minimum", "where"}
 
 
@@ -182,6 +187,9 @@ def _labels(graph: Graph) -> dict:
             labels[id(v)] = name
             used.add(name)
     for v in graph.values:
+        if id(v) not in labels and v.kind == "const" and v.value.size == 1:
+            labels[id(v)] = _format.number(v.value.item())
+    for v in graph.values:
         if id(v) not in labels:
             k += 1
             while f"t{k}" in used:
@@ -191,18 +199,19 @@ def _labels(graph: Graph) -> dict:
 
 
 def _formula(op: OpNode, i: int, labels: dict) -> tuple:
-    name = op.fn.op_name()
+    name = op_kind(op.fn)
     table = _LOCAL.get(name)
     ins = [labels[id(v)] for v in op.inputs]
     if table is None or i >= len(table):
         return f"d{name}/d{ins[i] if i < len(ins) else '?'}", rf"\frac{{\partial\,\mathrm{{{name}}}}}{{\partial x}}"
     keys = {"a": ins[0] if ins else "", "b": ins[1] if len(ins) > 1 else "", "c": ins[2] if len(ins) > 2 else ""}
-    if name == "powscalar":
-        keys.update(p=_format.number(op.fn.p), q=_format.number(op.fn.p - 1))
-    if name == "rpowscalar":
-        keys["p"] = _format.number(op.fn.c)
+    c = scalar_constant(op.fn)
+    if c is not None:
+        keys.update(p=_format.number(c), q=_format.number(c - 1))
     text, latex = table[i]
     tkeys = {k: (_tex(v) if k in "abc" else v) for k, v in keys.items()}
+    if text not in ("{a}", "{b}", "{c}"):  # inside a formula, a compound input needs parentheses
+        keys = {k: (f"({v})" if k in "abc" and _compound(v) else v) for k, v in keys.items()}
     return text.format(**keys), latex.format(**tkeys)
 
 
@@ -264,7 +273,7 @@ def _local_values(op: OpNode) -> list:
     on inputs of the result's shape); None where it is a Jacobian."""
     fn = op.fn
     out = op.output.tensor
-    name = fn.op_name()
+    name = op_kind(fn)
     n = len(fn.inputs)
     if out._data.size != 1 and name not in _ELEMENTWISE:
         if name == "sum":

@@ -21,14 +21,32 @@ from .modules import module_of
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "neg", "matmul": "@"}
 
 
+def op_kind(fn) -> str:
+    """The op's name, keeping the Python-number forms apart (``mulscalar`` for ``x * 2``)."""
+    name = type(fn).__name__.lower()
+    return name if name.endswith("scalar") else fn.op_name()
+
+
+# How an op with a Python-number constant c reads, around its tensor input a.
+_SCALAR_FORMS = {"addscalar": "{a}+{c}", "rsubscalar": "{c}-{a}", "mulscalar": "{a}*{c}", "divscalar": "{a}/{c}",
+                 "powscalar": "{a}**{c}", "rpowscalar": "{c}**{a}"}
+
+
+def scalar_constant(fn):
+    """The Python number of a ``...Scalar`` op (None for other ops)."""
+    for attr in ("c", "p"):
+        if hasattr(type(fn), "__slots__") and attr in getattr(type(fn), "__slots__", ()):
+            return getattr(fn, attr, None)
+    return None
+
+
 def op_label(fn) -> str:
-    """The text of an op node: ``+``, ``*``, ``**2``, ``sigmoid``, ``linear`` ..."""
-    name = fn.op_name()
-    if name == "powscalar":
-        return f"**{_format.number(fn.p)}"
-    if name == "rpowscalar":
-        return f"{_format.number(fn.c)}**"
-    return _SYMBOLS.get(name, name)
+    """The text of an op node: ``+``, ``*``, ``*2``, ``**2``, ``sigmoid``, ``linear`` ..."""
+    kind = op_kind(fn)
+    form = _SCALAR_FORMS.get(kind)
+    if form is not None:
+        return form.format(a="", c=_format.number(scalar_constant(fn)))
+    return _SYMBOLS.get(kind, kind)
 
 
 @dataclass(eq=False)
@@ -253,12 +271,14 @@ def _auto_name(graph: Graph) -> None:
                                       else None) for i in op.inputs]
         if any(n is None for n in ins) or not ins:
             continue
-        sym = _SYMBOLS.get(op.fn.op_name())
+        kind = op_kind(op.fn)
+        sym = _SYMBOLS.get(kind)
         if sym and sym != "neg" and len(ins) == 2:
             a, b = (f"({n})" if _compound(n) else n for n in ins)
             text = f"{a}{sym}{b}"
-        elif op.fn.op_name() == "powscalar":
-            text = f"({ins[0]}){op.label}" if _compound(ins[0]) else f"{ins[0]}{op.label}"
+        elif kind in _SCALAR_FORMS and len(ins) == 1:
+            a = f"({ins[0]})" if _compound(ins[0]) else ins[0]
+            text = _SCALAR_FORMS[kind].format(a=a, c=_format.number(scalar_constant(op.fn)))
         else:
             text = f"{op.label}({', '.join(ins)})"
         if len(text) <= 24:
