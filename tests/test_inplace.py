@@ -289,7 +289,7 @@ def _loss(params, x, y):
 
 def _train(update, steps=60, lr=0.5):
     x, y = _moons()
-    params = [cr.tensor(a, requires_grad=True) for a in _init_params()]
+    params = [cr.nn.Parameter(cr.tensor(a)) for a in _init_params()]
     handles = list(params)
     losses = []
     for _ in range(steps):
@@ -327,6 +327,20 @@ def test_hand_written_loop_with_no_grad_and_with_data_matches_the_reference_upda
         for p, r in zip(params, reference):
             np.testing.assert_allclose(p, r, atol=1e-6, rtol=0)
         np.testing.assert_allclose(losses, ref_losses, atol=1e-6)
+
+
+def test_hand_written_loop_matches_sgd():
+    reference, _ = _train(_no_grad_update)
+    optimizers = []
+
+    def sgd_update(params, lr):
+        if not optimizers:
+            optimizers.append(cr.optim.SGD(params, lr=lr))
+        optimizers[0].step()
+
+    params, _ = _train(sgd_update)
+    for p, r in zip(params, reference):
+        np.testing.assert_allclose(p, r, atol=1e-6, rtol=0)
 
 
 def test_hand_written_loop_learns_the_moons():
