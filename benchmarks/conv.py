@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 import timeit
 
 import numpy as np
@@ -51,10 +52,15 @@ def _data():
     return mnist, labels, cifar
 
 
-def _samples_per_s(fn, repeat: int, number: int) -> float:
+def _samples_per_s(fn, repeat: int, number: int) -> tuple[float, float]:
+    """Samples per second by wall-clock time and by this process's CPU time (best of ``repeat``).
+
+    The CPU-time figure is steadier on a busy machine: time spent waiting for a core is not counted
+    (time spent by several threads is, summed)."""
     fn()  # warm up
-    best = min(timeit.repeat(fn, number=number, repeat=repeat)) / number
-    return BATCH / best
+    wall = min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+    cpu = min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.process_time)) / number
+    return BATCH / wall, BATCH / max(cpu, 1e-9)
 
 
 def bench_chainrule(repeat: int, number: int) -> dict:
@@ -145,14 +151,16 @@ def run(threads: int, repeat: int, number: int) -> None:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"\nBLAS threads: {threads} (PyTorch given the same); load average {load} on "
           f"{os.cpu_count()} cores")
-    header = f"{'forward+backward, samples/s':44s} {'chainrule':>10s}"
+    header = f"{'forward+backward, samples/s (wall clock)':44s} {'chainrule':>10s}"
     if theirs:
-        header += f" {'pytorch':>10s} {'ratio':>7s}"
+        header += f" {'pytorch':>10s} {'ratio':>7s} {'ratio by CPU time':>18s}"
     print(header)
     for key, label in labels.items():
-        line = f"{label:44s} {ours[key]:10.0f}"
+        (wall, cpu) = ours[key]
+        line = f"{label:44s} {wall:10.0f}"
         if theirs:
-            line += f" {theirs[key]:10.0f} {ours[key] / theirs[key]:7.2f}"
+            (twall, tcpu) = theirs[key]
+            line += f" {twall:10.0f} {wall / twall:7.2f} {cpu / tcpu:18.2f}"
         print(line)
     if not theirs:
         print("(PyTorch is not installed: no ratios)")
@@ -164,9 +172,15 @@ def main(argv=None) -> None:
     parser.add_argument("--number", type=int, default=5, help="steps per timing repeat")
     parser.add_argument("--threads", type=int, nargs="+", default=None,
                         help="BLAS thread counts to run with (default: 1 and NumPy's default)")
+    parser.add_argument("--wait", type=float, default=30.0,
+                        help="seconds to wait at most for a quiet machine before each run (0: don't)")
     args = parser.parse_args(argv)
     counts = args.threads or sorted({1, _blas_threads()})
     for threads in counts:
+        if args.wait > 0:
+            from _harness import wait_for_quiet  # benchmarks/_harness.py, beside this script
+
+            wait_for_quiet(max_load=0.5, timeout=args.wait)
         run(threads, args.repeat, args.number)
 
 
