@@ -77,7 +77,43 @@ BUILT_IN = {
                         image_data()),
     "conv1d": lambda: (cr.nn.Sequential(cr.nn.Conv1d(2, 2, 3), cr.nn.Flatten(), cr.nn.Linear(8, 3)),
                        (cr.randn(3, 2, 6), cr.randint(0, 3, (3,)))),
+    "pool1d": lambda: (cr.nn.Sequential(cr.nn.Conv1d(2, 2, 3), cr.nn.MaxPool1d(2), cr.nn.AvgPool1d(2),
+                                        cr.nn.AdaptiveAvgPool1d(1), cr.nn.Flatten(), cr.nn.Linear(2, 3)),
+                       (cr.randn(3, 2, 10), cr.randint(0, 3, (3,)))),
+    "adaptive-avgpool2d": lambda: (cr.nn.Sequential(cr.nn.Conv2d(2, 3, 3), cr.nn.AdaptiveAvgPool2d(2),
+                                                    cr.nn.Flatten(), cr.nn.Linear(12, 3)), image_data()),
+    "dropout2d": lambda: (cr.nn.Sequential(cr.nn.Conv2d(2, 2, 3), cr.nn.Dropout2d(0.5), cr.nn.Flatten(),
+                                           cr.nn.Linear(32, 3)), image_data()),
+    "unflatten-identity": lambda: (cr.nn.Sequential(cr.nn.Linear(3, 8), cr.nn.Unflatten(1, (2, 4)), cr.nn.Identity(),
+                                                    cr.nn.Flatten(), cr.nn.Linear(8, 2)), data()),
+    "selu-silu": lambda: (cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.SELU(), cr.nn.Linear(4, 4), cr.nn.SiLU(),
+                                           cr.nn.Linear(4, 2)), data()),
+    "hardtanh-logsigmoid": lambda: (cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Hardtanh(), cr.nn.Linear(4, 4),
+                                                     cr.nn.LogSigmoid(), cr.nn.Linear(4, 2)), data()),
+    "softmax": lambda: (cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Softmax(dim=1), cr.nn.Linear(4, 2)), data()),
+    "lenet": lambda: (cr.nn.LeNet(in_channels=1, num_classes=3, image_size=12),
+                      (cr.randn(2, 1, 12, 12), cr.randint(0, 3, (2,)))),
 }
+
+LOSSES = {
+    "mse": lambda: (cr.nn.MSELoss(), cr.randn(6, 2)),
+    "l1": lambda: (cr.nn.L1Loss(), cr.randn(6, 2)),
+    "huber": lambda: (cr.nn.HuberLoss(delta=0.5), cr.randn(6, 2)),
+    "smooth-l1": lambda: (cr.nn.SmoothL1Loss(beta=0.5), cr.randn(6, 2)),
+    "bce": lambda: (lambda out, y: cr.nn.BCELoss()(cr.sigmoid(out), y), cr.rand(6, 2).round()),
+    "bce-logits": lambda: (cr.nn.BCEWithLogitsLoss(), cr.rand(6, 2).round()),
+    "nll": lambda: (lambda out, y: cr.nn.NLLLoss()(cr.log_softmax(out, dim=1), y), cr.randint(0, 2, (6,))),
+    "multi-margin": lambda: (cr.nn.MultiMarginLoss(), cr.randint(0, 2, (6,))),
+    "cross-entropy": lambda: (cr.nn.CrossEntropyLoss(), cr.randint(0, 2, (6,))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_passes_every_built_in_loss(name):
+    cr.manual_seed(4)
+    loss_fn, y = LOSSES[name]()
+    report = cr.gradcheck_model(cr.nn.MLP([3, 5, 2], activation="tanh"), loss_fn, cr.randn(6, 3), y, max_entries=8)
+    assert report.ok, report.to_text()
 
 
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
