@@ -56,26 +56,28 @@ def _mlp(lib, x, weights):
     y.sum().backward()
 
 
-def _chainrule_cases() -> dict:
-    x = cr.tensor([0.3], requires_grad=True)
+def _cases(lib, bare_matmul) -> dict:
+    """The benchmarks as zero-argument callables for ``lib`` (chainrule or torch: same names)."""
+    x = lib.tensor([0.3], requires_grad=True)
     rng = np.random.default_rng(0)
-    a = cr.tensor(rng.standard_normal((256, 256)).astype(np.float32))
-    ws = [cr.tensor(rng.standard_normal((256, 256)).astype(np.float32) / 16, requires_grad=True)
+    a = lib.tensor(rng.standard_normal((256, 256)).astype(np.float32))
+    ws = [lib.tensor(rng.standard_normal((256, 256)).astype(np.float32) / 16, requires_grad=True)
           for _ in range(10)]
 
     def chain():
         x.grad = None
-        _chain(cr, x)
+        _chain(lib, x)
 
     def mlp():
         for w in ws:
             w.grad = None
-        _mlp(cr, a, ws)
+        _mlp(lib, a, ws)
 
-    def matmul():
-        a._data @ ws[0]._data
+    return {"chain": chain, "mlp": mlp, "matmul": lambda: bare_matmul(a, ws[0])}
 
-    return {"chain": chain, "mlp": mlp, "matmul": matmul}
+
+def _chainrule_cases() -> dict:
+    return _cases(cr, lambda a, b: a._data @ b._data)  # the bare NumPy matmul
 
 
 def _torch_cases():
@@ -84,25 +86,7 @@ def _torch_cases():
     except ImportError:
         return None
     torch.set_num_threads(_blas_threads())
-    x = torch.tensor([0.3], requires_grad=True)
-    rng = np.random.default_rng(0)
-    a = torch.tensor(rng.standard_normal((256, 256)).astype(np.float32))
-    ws = [torch.tensor(rng.standard_normal((256, 256)).astype(np.float32) / 16, requires_grad=True)
-          for _ in range(10)]
-
-    def chain():
-        x.grad = None
-        _chain(torch, x)
-
-    def mlp():
-        for w in ws:
-            w.grad = None
-        _mlp(torch, a, ws)
-
-    def matmul():
-        a @ ws[0]
-
-    return {"chain": chain, "mlp": mlp, "matmul": matmul}
+    return _cases(torch, lambda a, b: a.detach() @ b.detach())
 
 
 NUMBER = {"chain": 100, "mlp": 5, "matmul": 50}
