@@ -309,3 +309,30 @@ def test_var_and_std_are_unbiased_by_default_like_torch():
     np.testing.assert_allclose(cr.var(x, dim=0, correction=0).numpy(),
                                torch.var(tx, dim=0, correction=0).numpy(), rtol=1e-6)
     assert x.var().item() == pytest.approx(np.var(data, ddof=1), rel=1e-6)
+
+
+KINKS = [
+    ("relu", lambda m, a: m.relu(a)),
+    ("abs", lambda m, a: m.abs(a)),
+    ("clamp", lambda m, a: m.clamp(a, min=0.0, max=1.0)),
+    ("maximum_ties", lambda m, a: m.maximum(a, m.ones_like(a))),
+    ("minimum_ties", lambda m, a: m.minimum(a, m.zeros_like(a))),
+    ("max_ties", lambda m, a: a.max()),
+    ("amax_ties", lambda m, a: m.amax(a.reshape(2, 3), dim=1)),
+    ("max_dim_ties", lambda m, a: a.reshape(2, 3).max(dim=1)[0]),
+    ("norm_zero", lambda m, a: (a * 0.0).norm()),
+    ("std_constant", lambda m, a: (a * 0.0 + 2.0).std()),
+    ("where_nan_free", lambda m, a: m.where(a > 0, a, a * 2.0)),
+]
+
+
+@pytest.mark.parametrize("case", KINKS, ids=[k[0] for k in KINKS])
+def test_subgradients_at_kinks_and_ties_match_torch(case):
+    """At 0 and at ties the derivative is a convention: the same one as PyTorch's."""
+    _, fn = case
+    data = [0.0, 1.0, 1.0, -1.0, 0.0, 0.5]
+    x, tx = cr.tensor(data, dtype=cr.float64, requires_grad=True), torch.tensor(data, dtype=torch.float64,
+                                                                                requires_grad=True)
+    fn(cr, x).sum().backward()
+    fn(torch, tx).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
