@@ -380,3 +380,23 @@ def test_rebinding_instead_of_updating_in_place_is_not_silent():
     assert not p.is_leaf
     (p * p).sum().backward()
     assert p.grad is None
+
+
+def test_inplace_with_itself_as_the_operand_gives_the_out_of_place_gradient():
+    """x.mul_(x) reads the old x twice (PyTorch refuses this one; the values say what it means)."""
+
+    def run(inplace: bool):
+        x = cr.tensor([1.5, -2.0], dtype=cr.float64, requires_grad=True)
+        h = x * 1.0
+        if inplace:
+            h.mul_(h)
+            h += h
+        else:
+            h = h * h
+            h = h + h
+        h.sum().backward()
+        return h.detach().numpy(), x.grad.numpy()
+
+    for ours, expected in zip(run(True), run(False)):
+        np.testing.assert_allclose(ours, expected)
+    np.testing.assert_allclose(run(True)[1], [6.0, -8.0])  # d(2 x^2)/dx = 4x

@@ -293,7 +293,7 @@ class Tensor:
         old = _new(Tensor)
         old._data, old.grad, old.requires_grad = self._data, None, self.requires_grad
         old._node, old._version, old.name = self._node, self._version, self.name
-        result = op(old, *args)
+        result = op(old, *[old if a is self else a for a in args])  # x.mul_(x) reads the old x twice
         if tracking and result.requires_grad and self._data.base is not None:
             # The tensor this view came from would not learn about the new history.
             raise RuntimeError(
