@@ -49,9 +49,11 @@ _LOCAL = {
     "mean": [("1/n", r"\frac{{1}}{{n}}")],
     "cast": [("1", "1")],
     "clone": [("1", "1")],
-    "matmul": [("upstream @ {b}^T", r"\cdot\,{b}^\top"), ("{a}^T @ upstream", r"{a}^\top\cdot")],
-    "linear": [("upstream @ {b}", r"\cdot\,{b}"), ("upstream^T @ {a}", r"{a}\ \text{{(outer)}}"),
-               ("sum over the batch", r"\sum_\text{{batch}}")],
+    "matmul": [("upstream @ {b}^T", r"\text{{upstream}}\cdot {b}^\top"),
+               ("{a}^T @ upstream", r"{a}^\top\cdot\text{{upstream}}")],
+    "linear": [("upstream @ {b}", r"\text{{upstream}}\cdot {b}"),
+               ("upstream^T @ {a}", r"\text{{upstream}}^\top\cdot {a}"),
+               ("sum of upstream over the batch", r"\textstyle\sum_\text{{batch}} \text{{upstream}}")],
 }
 
 _ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "powscalar", "rpowscalar", "addscalar", "rsubscalar",
@@ -172,7 +174,10 @@ def _paren(text: str) -> str:
 
 
 def _tex_num(a) -> str:
-    return _format.array(a).replace("e-", r"\mathrm{e}{-}").replace("e+", r"\mathrm{e}{+}")
+    text = _format.array(a)
+    if text.startswith("mean"):  # a summary of a larger array: words, not maths
+        return r"\text{" + text + "}"
+    return text.replace("e-", r"\mathrm{e}{-}").replace("e+", r"\mathrm{e}{+}")
 
 
 def _labels(graph: Graph) -> dict:
