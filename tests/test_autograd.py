@@ -295,3 +295,21 @@ def test_grad_fn_names_the_op():
     x = cr.tensor([1.0], requires_grad=True)
     assert "Exp" in repr(x.exp().grad_fn)
     assert "grad_fn=<MulBackward>" in repr(x * 2)
+
+
+def test_graph_is_freed_with_the_last_reference_to_the_output():
+    """No reference cycles: nodes go away by reference counting alone, without the cycle collector."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        x = cr.ones(3, requires_grad=True)
+        h = x.exp()
+        y = (h * h).sigmoid().sum()
+        node = weakref.ref(h.grad_fn)
+        y.backward()
+        del h, y
+        assert node() is None
+    finally:
+        gc.enable()
