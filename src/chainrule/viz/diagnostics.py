@@ -166,10 +166,14 @@ class Diagnostics(Callback):
             lines.append(f"{name:<12}{cells}")
         return "\n".join(lines)
 
-    def plot(self, path: str | None = None, metrics=("grad_norm", "update_ratio", "act_std", "saturated")):
-        """A panel per metric, a line per layer over the epochs (log scale for norms and ratios)."""
+    def plot(self, path: str | None = None, metrics=None):
+        """A panel per metric, a line per layer over the epochs (log scale for norms and ratios).
+        By default: gradient norm, update ratio, activation std, and the saturated or dead fraction."""
         from .plots import plot_diagnostics
 
+        if metrics is None:
+            units = [m for m in ("saturated", "dead") if any(np.isfinite(v).any() for v in self.series(m).values())]
+            metrics = ("grad_norm", "update_ratio", "act_std", *units)
         return plot_diagnostics(self, path, metrics)
 
     def plot_gradient_norms(self, path: str | None = None, ax=None):

@@ -385,7 +385,7 @@ def _cmap(name):
     return colormaps[name]
 
 
-def plot_diagnostics(diagnostics, path=None, metrics=("grad_norm", "update_ratio", "act_std", "saturated")):
+def plot_diagnostics(diagnostics, path=None, metrics=("grad_norm", "update_ratio", "act_std", "saturated", "dead")):
     """One panel per metric, one line per layer."""
     fig, axes = _figure(4.2 * len(metrics), 3.6, 1, len(metrics))
     cmap = _cmap("viridis")
