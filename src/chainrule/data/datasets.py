@@ -234,6 +234,27 @@ def mnist(root, kind: str = "mnist", split: str = "train", images: bool = True, 
 
 
 # ---- CSV files -------------------------------------------------------------------------------------
+def read_table(path, delimiter: str = ",", who: str = "read_table") -> np.ndarray:
+    """Read a CSV file of numbers into a float64 array of shape (rows, columns); a first row that is
+    not numeric is taken as a header and skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{who}: no such file: {path}")
+    with open(path) as f:
+        first = f.readline()
+    if not first.strip():
+        raise ValueError(f"{who}: {path} is empty")
+    try:
+        [float(v) for v in first.split(delimiter)]
+        skip = 0
+    except ValueError:
+        skip = 1
+    try:
+        return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{who}: {path} is not a table of numbers ({err})") from None
+
+
 def read_csv(path, target: int = -1, delimiter: str = ",") -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV file of numbers into ``(X, y)``: ``y`` is column ``target`` (the last by default),
     ``X`` the other columns. A first row that is not numeric is taken as a header and skipped. ``y`` is
@@ -241,21 +262,7 @@ def read_csv(path, target: int = -1, delimiter: str = ",") -> tuple[np.ndarray, 
     returns arrays; wrap them with ``TensorDataset(X, y)``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"read_csv: no such file: {path}")
-    with open(path) as f:
-        first = f.readline()
-    if not first.strip():
-        raise ValueError(f"read_csv: {path} is empty")
-    try:
-        [float(v) for v in first.split(delimiter)]
-        skip = 0
-    except ValueError:
-        skip = 1
-    try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"read_csv: {path} is not a table of numbers ({err})") from None
+    table = read_table(path, delimiter, "read_csv")
     if table.shape[0] == 0 or table.shape[1] < 2:
         raise ValueError(f"read_csv: {path} needs at least one row and two columns (features and a target), got {table.shape}")
     if not -table.shape[1] <= target < table.shape[1]:

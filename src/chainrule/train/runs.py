@@ -276,22 +276,9 @@ def predict_run(run_dir: str, csv_path: str, proba: bool = False) -> list:
 
 
 def _read_feature_csv(path: str, n_features: int) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such input file: {path}")
-    with open(path) as f:
-        first = f.readline()
-    if not first.strip():
-        raise ValueError(f"{path} is empty")
-    try:
-        float(first.split(",")[0])
-        header = 0
-    except ValueError:
-        header = 1
-    try:
-        x = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float32)
-    except ValueError as e:
-        raise ValueError(f"{path}: not a CSV of numbers ({e})") from None
-    if x.ndim != 2 or x.shape[1] != n_features:
-        got = x.shape[1] if x.ndim == 2 else "ragged"
-        raise ValueError(f"{path}: rows have {got} values, the model expects {n_features} features per row")
+    from ..data.datasets import read_table
+
+    x = read_table(path, who="predict").astype(np.float32)
+    if x.shape[1] != n_features:
+        raise ValueError(f"{path}: rows have {x.shape[1]} values, the model expects {n_features} features per row")
     return x
