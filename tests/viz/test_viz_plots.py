@@ -102,10 +102,12 @@ def test_write_all(tmp_path):
     x, y = blobs()
     model = cr.nn.MLP([2, 8, 2])
     diag = cr.viz.Diagnostics()
-    history = cr.fit(model, (x, y), epochs=2, callbacks=[diag], verbose=0)
-    written = plots.write_all(tmp_path, history=history, model=model, data=(x, y), diagnostics=diag)
+    recorder = cr.viz.DecisionBoundaryRecorder(x, y, resolution=30)
+    history = cr.fit(model, (x, y), epochs=2, callbacks=[diag, recorder], verbose=0)
+    written = plots.write_all(tmp_path, history=history, model=model, data=(x, y), diagnostics=diag,
+                              recorder=recorder)
     names = sorted(p.split("/")[-1] for p in written)
-    assert names == ["decision_boundary.png", "diagnostics.png", "gradient_norms.png", "hidden_pca.png",
-                     "training_curves.png"]
+    assert names == ["decision_boundary.gif", "decision_boundary.png", "diagnostics.png", "gradient_norms.png",
+                     "hidden_pca.png", "training_curves.png"]
     for p in written:
         assert_image(p)

@@ -406,12 +406,15 @@ def plot_diagnostics(diagnostics, path=None, metrics=("grad_norm", "update_ratio
 
 
 # ---- everything for a run folder --------------------------------------------------------------------
-def write_all(run_dir, history=None, model=None, data=None, diagnostics=None, image_shape=None) -> list:
+def write_all(run_dir, history=None, model=None, data=None, diagnostics=None, image_shape=None,
+              recorder: DecisionBoundaryRecorder | None = None) -> list:
     """Write every plot that applies into ``run_dir`` and return the paths.
 
     ``data`` is ``(inputs, targets)``; used for the decision boundary (2-D inputs) and the PCA of the
     last hidden layer. First-layer weights are drawn for square (or ``image_shape``) inputs, conv
-    filters when the model has a Conv2d, per-layer curves when ``diagnostics`` is given.
+    filters when the model has a Conv2d, per-layer curves when ``diagnostics`` (a :class:`Diagnostics`
+    that was passed to ``fit``) is given, and the boundary's GIF when a :class:`DecisionBoundaryRecorder`
+    that was passed to ``fit`` is given as ``recorder``.
     """
     run_dir = os.fspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
@@ -442,6 +445,10 @@ def write_all(run_dir, history=None, model=None, data=None, diagnostics=None, im
             if _array(x).ndim == 2 and _array(x).shape[1] == 2:
                 attempt("decision_boundary.png", decision_boundary, model, x, y)
             attempt("hidden_pca.png", hidden_pca, model, x, y)
+    if recorder is not None and recorder.frames:
+        path = os.path.join(run_dir, "decision_boundary.gif")
+        recorder.save_gif(path)
+        written.append(path)
     if diagnostics is not None:
         attempt("gradient_norms.png", plot_gradient_norms, diagnostics)
         attempt("diagnostics.png", plot_diagnostics, diagnostics)
