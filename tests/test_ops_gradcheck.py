@@ -257,3 +257,30 @@ def test_gradcheck_leaves_the_inputs_unchanged():
     cr.gradcheck(lambda a: (a * a).sum(), [x])
     np.testing.assert_array_equal(x.detach().numpy(), before)
     assert x.grad is None
+
+
+def test_gradcheck_names_the_worst_input():
+    class WrongSecondInput(cr.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, grad):
+            a, b = self.inputs
+            return grad * b * 1.001, grad * a * 2.0  # input 0 slightly off, input 1 badly off
+
+    a = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    b = cr.tensor([3.0, -4.0], dtype=cr.float64, requires_grad=True)
+    report = cr.gradcheck(lambda x, y: WrongSecondInput().apply(x, y), [a, b], raise_exception=False)
+    assert not report.ok and report.input_index == 1 and report.element == (1,)
+
+
+def test_gradcheck_flags_nan_gradients():
+    class NanGrad(cr.Function):
+        def forward(self, a):
+            return a * 2.0
+
+        def backward(self, grad):
+            return (grad * float("nan"),)
+
+    x = cr.tensor([1.0], dtype=cr.float64, requires_grad=True)
+    assert not cr.gradcheck(lambda t: NanGrad().apply(t), [x], raise_exception=False).ok

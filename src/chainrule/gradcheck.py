@@ -101,18 +101,24 @@ def numerical_grad(f: Callable[[], float], x: Tensor, eps: float) -> np.ndarray:
 
 
 def _compare(analytic, numerical, atol, rtol, order) -> GradcheckReport:
+    """The worst mismatch over all inputs: the entry that exceeds its tolerance by the most."""
     worst = GradcheckReport(ok=True, order=order)
+    worst_excess = 0.0
     for i, (a, n) in enumerate(zip(analytic, numerical)):
         if n is None:
             continue
         a = np.zeros_like(n) if a is None else a
         err = np.abs(a - n)
-        bad = err > atol + rtol * np.abs(n)
-        worst.max_abs_error = max(worst.max_abs_error, float(err.max(initial=0.0)))
-        if bad.any() and worst.ok:
-            j = np.unravel_index(np.argmax(np.where(bad, err, -1)), n.shape)
-            worst = GradcheckReport(False, i, tuple(int(k) for k in j), float(a[j]), float(n[j]),
-                                    worst.max_abs_error, order)
+        excess = err - (atol + rtol * np.abs(n))
+        excess = np.where(np.isnan(err), np.inf, excess)  # NaN on one side only is a mismatch too
+        worst.max_abs_error = max(worst.max_abs_error, float(np.nanmax(err, initial=0.0)))
+        if excess.size == 0:
+            continue
+        j = np.unravel_index(np.argmax(excess), n.shape)
+        if excess[j] > worst_excess:
+            worst_excess = float(excess[j])
+            worst.ok, worst.input_index, worst.element = False, i, tuple(int(k) for k in j)
+            worst.analytic, worst.numerical = float(a[j]), float(n[j])
     return worst
 
 
