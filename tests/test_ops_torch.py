@@ -336,3 +336,30 @@ def test_subgradients_at_kinks_and_ties_match_torch(case):
     fn(cr, x).sum().backward()
     fn(torch, tx).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+@st.composite
+def matmul_operands(draw):
+    n, k, m = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    batch = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    ba, bb = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, base_shape=batch, max_side=3)).input_shapes
+    a_shape = (k,) if draw(st.booleans()) and not ba else ba + (n, k)
+    b_shape = (k,) if draw(st.booleans()) and not bb else bb + (k, m)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    return rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(operands=matmul_operands())
+def test_matmul_with_vectors_and_broadcast_batches_matches_torch(operands):
+    a, b = operands
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    out, tout = x @ y, tx @ ty
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    up = np.random.default_rng(0).standard_normal(out.shape)
+    (out * cr.tensor(up)).sum().backward()
+    (tout * torch.tensor(up)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-10, atol=1e-12)
