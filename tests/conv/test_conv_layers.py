@@ -134,3 +134,15 @@ def test_in_place_change_of_the_input_after_conv_is_detected():
     h.add_(1.0)
     with pytest.raises(RuntimeError):
         y.sum().backward()
+
+
+def test_frozen_conv_weights_still_pass_the_input_gradient():
+    conv = cr.nn.Conv2d(2, 3, 3, padding=1)
+    x = cr.randn(2, 2, 5, 5, requires_grad=True)
+    conv(x).square().sum().backward()
+    expected = x.grad.numpy().copy()
+    x.grad = None
+    conv.requires_grad_(False)
+    conv(x).square().sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
+    assert conv.weight.grad is not None  # from the first pass only; the frozen pass added nothing

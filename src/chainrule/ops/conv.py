@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import autograd
 from ..tensor import Tensor
 from .function import Function
 
@@ -149,11 +150,12 @@ def _col2im(cols: np.ndarray, x_shape: tuple, geom: _Geometry) -> np.ndarray:
 class Conv2d(Function):
     """y = conv(x, w) + b, one matmul over the im2col columns (kept for the weight gradient)."""
 
-    __slots__ = ("geom", "_cols")
+    __slots__ = ("geom", "_cols", "keep_cols")
     saves = (0, 1)
 
-    def __init__(self, geom: _Geometry):
+    def __init__(self, geom: _Geometry, keep_cols: bool = True):
         self.geom = geom
+        self.keep_cols = keep_cols  # False when no weight gradient will be asked for: save the memory
         self._cols = None
 
     @classmethod
@@ -168,7 +170,8 @@ class Conv2d(Function):
         out = np.matmul(weight.reshape(g, o // g, -1), cols).reshape(n, o, ho, wo)
         if bias is not None:
             out += bias.reshape(o, 1, 1)
-        self._cols = cols
+        if self.keep_cols:
+            self._cols = cols
         return out
 
     def backward(self, grad):
@@ -295,13 +298,14 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, spatial: int, name
     dt = weight._data.dtype
     if x._data.dtype != dt:
         x = x.to(dt)
+    keep = weight.requires_grad and autograd.is_grad_enabled()
     if spatial == 1:  # a 1-D convolution is a 2-D one over a height-1 image
         geom = _Geometry((1,) + kernel, (1,) + stride, ((0, 0),) + pads, (1,) + dilation, groups)
         args = (x.unsqueeze(2), weight.unsqueeze(2)) + (() if bias is None else (bias,))
-        return Conv2d(geom).apply(*args).squeeze(2)
+        return Conv2d(geom, keep).apply(*args).squeeze(2)
     geom = _Geometry(kernel, stride, pads, dilation, groups)
     args = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(geom).apply(*args)
+    return Conv2d(geom, keep).apply(*args)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
