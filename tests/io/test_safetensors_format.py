@@ -5,9 +5,11 @@ import stat
 import numpy as np
 import pytest
 
+pytest.importorskip("safetensors")
+
 from chainrule.io import CheckpointError, atomic_write, read_safetensors, write_safetensors
 
-DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.bool_]
+DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, np.bool_, np.complex64]
 
 
 def _arrays():
@@ -67,6 +69,16 @@ def test_bfloat16_is_read_as_float32(tmp_path):
     np.testing.assert_array_equal(back["w"], values.float().numpy())
 
 
+def test_bfloat16_without_torch(tmp_path):
+    values = np.array([[1.0, -2.5], [2.0**35, 0.15625]], np.float32)  # each exact in bfloat16
+    bits = (values.view(np.uint32) >> 16).astype("<u2")
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(_raw_file({"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}}, bits.tobytes()))
+    back, _ = read_safetensors(path)
+    assert back["w"].dtype == np.float32
+    np.testing.assert_array_equal(back["w"], values)
+
+
 def _valid_file(tmp_path) -> bytes:
     path = tmp_path / "ok.safetensors"
     write_safetensors(path, {"w": np.arange(100, dtype=np.float32), "b": np.ones(3)}, {"x": "y"})
@@ -76,10 +88,42 @@ def _valid_file(tmp_path) -> bytes:
 def test_every_truncation_is_refused_with_the_path(tmp_path):
     data = _valid_file(tmp_path)
     path = tmp_path / "cut.safetensors"
-    for cut in [0, 3, 8, 9, 40, len(data) - 400, len(data) - 1]:
+    for cut in range(len(data)):  # every cut point: in the size field, the header and the tensors
         path.write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match=r"cut\.safetensors.*(truncated|only \d+ bytes)"):
             read_safetensors(path)
+
+
+def test_corrupted_bytes_give_a_checkpoint_error_or_the_file(tmp_path):
+    """Random byte changes in the size field and header: refused with our error, never another one."""
+    data = _valid_file(tmp_path)
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    rng = np.random.default_rng(0)
+    path = tmp_path / "flip.safetensors"
+    refused = 0
+    for _ in range(300):
+        damaged = bytearray(data)
+        for i in rng.integers(0, header_end, size=2):
+            damaged[i] = rng.integers(0, 256)
+        path.write_bytes(bytes(damaged))
+        try:
+            read_safetensors(path)
+        except CheckpointError as err:
+            assert "flip.safetensors" in str(err)
+            refused += 1
+    assert refused > 200
+
+
+def test_arrays_read_back_are_writable(tmp_path):
+    """Optimizers update parameters in place, so loaded arrays must not be read-only views."""
+    path = tmp_path / "w.safetensors"
+    write_safetensors(path, {"w": np.zeros(3, np.float32), "n": np.arange(4)})
+    back, metadata = read_safetensors(path)
+    assert metadata == {}
+    back["w"] += 1.5
+    back["n"][0] = 9
+    np.testing.assert_array_equal(back["w"], [1.5, 1.5, 1.5])
+    assert back["n"].tolist() == [9, 1, 2, 3]
 
 
 def test_trailing_garbage_is_refused(tmp_path):
@@ -109,10 +153,15 @@ def _raw_file(header: dict, data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("header, data, message", [
-    ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4), "does not match its data offsets"),
-    ({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8), "starts at byte 4, expected 0"),
-    ({"w": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [0, 1]}}, bytes(1), "cannot read"),
-    ({"w": {"shape": [1]}}, b"", "malformed"),
+    # size and offsets disagree; a gap before the tensor; a dtype NumPy lacks; an entry without a dtype;
+    # two tensors on the same bytes; metadata that is not strings
+    ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4), r"bad\.safetensors is corrupt.*offset"),
+    ({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8), r"bad\.safetensors is corrupt.*offset"),
+    ({"w": {"dtype": "F8_E4M3", "shape": [1], "data_offsets": [0, 1]}}, bytes(1), r"bad\.safetensors: tensor 'w' has dtype F8_E4M3, which chainrule cannot read"),
+    ({"w": {"shape": [1]}}, b"", r"bad\.safetensors is corrupt.*dtype"),
+    ({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "v": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+     bytes(4), r"bad\.safetensors is corrupt.*offset"),
+    ({"__metadata__": {"a": 1}}, b"", r"bad\.safetensors is corrupt"),
 ])
 def test_inconsistent_headers_are_refused(tmp_path, header, data, message):
     path = tmp_path / "bad.safetensors"
@@ -163,6 +212,21 @@ def test_writing_into_a_missing_folder_names_it(tmp_path):
         write_safetensors(tmp_path / "nope" / "a.safetensors", {"w": np.zeros(2)})
 
 
-def test_unsupported_dtype_is_refused(tmp_path):
-    with pytest.raises(TypeError, match="cannot store tensor 'z' of dtype complex128"):
-        write_safetensors(tmp_path / "c.safetensors", {"z": np.zeros(2, complex)})
+@pytest.mark.parametrize("bad, dtype", [
+    (np.zeros(2, complex), "complex128"),
+    (np.array(["ab", "c"]), "<U2"),
+    (np.array([None, 1]), "object"),
+])
+def test_unsupported_dtype_is_refused(tmp_path, bad, dtype):
+    with pytest.raises(TypeError, match=f"cannot store tensor 'z' of dtype {dtype}"):
+        write_safetensors(tmp_path / "c.safetensors", {"a": np.zeros(2), "z": bad})
+    assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_bad_names_and_metadata_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="tensor names must be strings, got 3"):
+        write_safetensors(tmp_path / "c.safetensors", {3: np.zeros(2)})
+    with pytest.raises(ValueError, match="'__metadata__' is reserved"):
+        write_safetensors(tmp_path / "c.safetensors", {"__metadata__": np.zeros(2)})
+    with pytest.raises(TypeError, match="metadata must map strings to strings"):
+        write_safetensors(tmp_path / "c.safetensors", {"a": np.zeros(2)}, {"epoch": 3})

@@ -1,15 +1,13 @@
-"""The safetensors file format, read and written with NumPy alone, and atomic file writes.
+"""Safetensors files, read and written with the ``safetensors`` package, and atomic file writes.
 
-A safetensors file is
+A safetensors file is an 8-byte little-endian header size N, a JSON header of N bytes (each tensor's
+dtype, shape and byte range, plus an optional ``"__metadata__"`` map of strings), then the tensors'
+bytes back to back. It holds only numbers and strings: reading one never runs code (unlike pickle).
 
-    8 bytes    N, the header size (little-endian uint64)
-    N bytes    a JSON header: {"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [...],
-               "data_offsets": [begin, end]}, ...}, padded with spaces
-    the rest   the tensors' bytes (little-endian, C order), back to back; offsets count from here.
-
-It holds only numbers and strings: reading one never runs code (unlike pickle). Files written here
-load with the ``safetensors`` package (and so in PyTorch), and files it writes load here. The reader
-checks the header against the file size, so a truncated or foreign file is refused with a clear error.
+The ``safetensors`` package (the format's reference implementation, in the ``all`` extra) encodes and
+validates the files; this module adds what a checkpoint needs on top of it: atomic writes, NumPy arrays
+that are writable and aligned, bfloat16 read as float32, and errors that name the file and say whether
+it is truncated, has bytes past its end, or is not a safetensors file at all.
 """
 
 from __future__ import annotations
@@ -23,33 +21,32 @@ from typing import BinaryIO
 
 import numpy as np
 
-_DTYPES = {
-    "F64": np.dtype("<f8"),
-    "F32": np.dtype("<f4"),
-    "F16": np.dtype("<f2"),
-    "I64": np.dtype("<i8"),
-    "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"),
-    "I8": np.dtype("i1"),
-    "U64": np.dtype("<u8"),
-    "U32": np.dtype("<u4"),
-    "U16": np.dtype("<u2"),
-    "U8": np.dtype("u1"),
-    "BOOL": np.dtype("bool"),
-}
-_NAMES = {(dt.kind, dt.itemsize): name for name, dt in _DTYPES.items()}
-_MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
+# Dtype codes of the format that NumPy can hold, as little-endian NumPy dtypes (the package hands raw
+# bytes and a code to :func:`read_safetensors`; writing maps NumPy dtypes to codes inside the package).
+# BF16 is read as float32; the float8 and float4 codes have no NumPy dtype and are refused.
+_READABLE = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "C64": "<c8",
+    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1",
+    "BOOL": "?",
+}  # fmt: skip
+_MAX_HEADER = 100 * 1024 * 1024  # the package's limit on the header size
 
 
 class CheckpointError(ValueError):
     """A file that is not a readable checkpoint: truncated, corrupt, or not in the safetensors format."""
 
 
-def _dtype_name(arr: np.ndarray, name: str) -> str:
-    key = (arr.dtype.kind, arr.dtype.itemsize)
-    if key not in _NAMES:
-        raise TypeError(f"cannot store tensor {name!r} of dtype {arr.dtype} in a safetensors file")
-    return _NAMES[key]
+def _package():
+    """The ``safetensors`` package, imported on first use: the core of chainrule needs NumPy only."""
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(
+            "saving and loading checkpoints needs the safetensors package: pip install 'chainrule[all]'"
+        ) from None
+    return safetensors
 
 
 # ---- writing -----------------------------------------------------------------------------------------
@@ -96,39 +93,38 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> None:
 def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
     """Atomically write ``tensors`` (name -> ndarray) and string ``metadata`` as a safetensors file.
 
-    Tensors are laid out largest item size first, so every tensor starts at a multiple of its item size
-    (the header is padded to a multiple of 8), as the reference implementation does.
+    The bytes are made by ``safetensors.numpy.save`` (little-endian, C order, aligned as the package lays
+    them out), then written with :func:`atomic_write`. Raises ``TypeError`` naming the tensor whose dtype
+    the format cannot hold (complex128, strings, objects, ...).
     """
+    st = _package()
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"write_safetensors: path must be a str or os.PathLike, got {type(path).__name__}")
     arrays = {}
     for name, arr in tensors.items():
         if not isinstance(name, str):
             raise TypeError(f"tensor names must be strings, got {name!r}")
-        arr = np.asarray(arr)
-        dtype_name = _dtype_name(arr, name)
-        arrays[name] = (dtype_name, arr.astype(_DTYPES[dtype_name], order="C", copy=False))
-    header: dict = {}
-    if metadata:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("safetensors metadata must map strings to strings")
-        header["__metadata__"] = dict(metadata)
-    order = sorted(arrays, key=lambda n: (-arrays[n][1].dtype.itemsize, n))
-    offset = 0
-    for name in order:
-        dtype_name, arr = arrays[name]
-        header[name] = {"dtype": dtype_name, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
-        offset += arr.nbytes
-    blob = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    blob += b" " * (-len(blob) % 8)
+        if name == "__metadata__":
+            raise ValueError("'__metadata__' is reserved in safetensors files and cannot name a tensor")
+        # The package copies raw memory from the array's data pointer, so it must be C-contiguous.
+        arrays[name] = np.asarray(arr, order="C")
+    if metadata and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("safetensors metadata must map strings to strings")
+    try:
+        data = st.numpy.save(arrays, metadata=dict(metadata) if metadata else None)
+    except st.SafetensorError as err:
+        raise TypeError(_unstorable(st, arrays, err)) from None
+    atomic_write(path, lambda f: f.write(data))
 
-    def write(f: BinaryIO) -> None:
-        f.write(len(blob).to_bytes(8, "little"))
-        f.write(blob)
-        for name in order:
-            arr = arrays[name][1]
-            if arr.nbytes:
-                f.write(memoryview(arr.reshape(-1)).cast("B"))
 
-    atomic_write(path, write)
+def _unstorable(st, arrays: dict[str, np.ndarray], err: Exception) -> str:
+    """Name the tensor the package refused (its error gives only the dtype): try each one, empty."""
+    for name, arr in arrays.items():
+        try:
+            st.numpy.save({name: np.empty(0, arr.dtype)})
+        except st.SafetensorError:
+            return f"cannot store tensor {name!r} of dtype {arr.dtype} in a safetensors file"
+    return f"cannot write these tensors as a safetensors file ({err})"
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -138,91 +134,75 @@ def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
 
 
 def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors file: ``({name: ndarray}, metadata)``, tensors in the header's order.
+    """Read a safetensors file: ``({name: ndarray}, metadata)``, tensors in the order of their bytes.
 
-    bfloat16 tensors (common in files from PyTorch) come back as float32. Raises :class:`CheckpointError`
-    naming the path when the file is truncated, corrupt or not a safetensors file.
+    The file is read once and parsed and validated by ``safetensors.deserialize`` (header, dtypes,
+    shapes, byte ranges that tile the data exactly). Arrays come back writable, aligned and in native
+    byte order; bfloat16 tensors (common in files from PyTorch) come back as float32. Raises
+    :class:`CheckpointError` naming the path when the file is truncated, corrupt or not a safetensors
+    file, or holds a dtype NumPy cannot represent (float8, ...).
     """
+    st = _package()
     path = Path(os.fspath(path))
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint file: {path}")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{path} is not a safetensors checkpoint: it is only {size} bytes long (empty or truncated)")
-        n = int.from_bytes(head, "little")
-        if n > _MAX_HEADER:
-            raise CheckpointError(f"{path} is not a safetensors checkpoint (its first 8 bytes do not give a plausible header size)")
-        if 8 + n > size:
-            raise CheckpointError(
-                f"{path} is truncated or not a safetensors checkpoint: its header should be {n} bytes "
-                f"but the file has only {size - 8} after the size field"
-            )
-        raw_header = f.read(n)
-        header = _parse_header(raw_header, path)
-        metadata = header.pop("__metadata__", None) or {}
-        entries = _check_entries(header, path)
-        expected = max((end for _, _, _, (_, end) in entries), default=0)
-        found = size - 8 - n
-        if found != expected:
-            what = "truncated" if found < expected else "corrupt (it has bytes past its last tensor)"
-            raise CheckpointError(
-                f"{path} is {what}: the header describes {expected} bytes of tensor data, the file holds {found}"
-            )
-        buffer = bytearray(found)
-        if f.readinto(buffer) != found:
-            raise CheckpointError(f"{path} is truncated: it changed size while being read")
+    data = path.read_bytes()  # one read: the header and the tensors come from the same file
+    try:
+        entries = st.deserialize(data)
+    except st.SafetensorError as err:
+        raise CheckpointError(_diagnose(path, data, err)) from None
+    header_size = int.from_bytes(data[:8], "little")
+    try:
+        metadata = json.loads(data[8 : 8 + header_size].decode("utf-8")).get("__metadata__") or {}
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:  # accepted by the package
+        raise CheckpointError(f"{path} is corrupt: its header is not valid JSON ({err})") from None
+    del data
     tensors = {}
-    for name, dtype_name, shape, (begin, end) in entries:
-        raw_dtype = np.dtype("<u2") if dtype_name == "BF16" else _DTYPES[dtype_name]
-        count = (end - begin) // raw_dtype.itemsize
-        arr = np.frombuffer(buffer, raw_dtype, count, begin).reshape(shape)
-        if dtype_name == "BF16":
-            arr = _bf16_to_f32(arr)
-        elif begin % raw_dtype.itemsize:
-            arr = arr.copy()  # keep every array aligned
+    for name, entry in entries:
+        code, shape, buffer = entry["dtype"], tuple(entry["shape"]), entry["data"]
+        if code == "BF16":
+            arr = _bf16_to_f32(np.frombuffer(buffer, "<u2").reshape(shape))
+        elif code in _READABLE:
+            arr = np.frombuffer(buffer, _READABLE[code]).reshape(shape)  # writable: buffer is a bytearray
+            if not arr.flags.aligned:
+                arr = arr.copy()
+        else:
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {code}, which chainrule cannot read")
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         tensors[name] = arr
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{path} is corrupt: its __metadata__ is not a map of strings")
     return tensors, metadata
 
 
-def _parse_header(raw: bytes, path: Path) -> dict:
-    if not raw.lstrip()[:1] == b"{":
-        raise CheckpointError(f"{path} is not a safetensors checkpoint (no JSON header after the size field)")
+def _diagnose(path: Path, data: bytes, err: Exception) -> str:
+    """A clear reason for a file the package refused: say *truncated* when bytes are missing and
+    *not a safetensors checkpoint* when the start does not look like one, else pass on its reason."""
+    size = len(data)
+    if size < 8:
+        return f"{path} is not a safetensors checkpoint: it is only {size} bytes long (empty or truncated)"
+    n = int.from_bytes(data[:8], "little")
+    if n > _MAX_HEADER:
+        return f"{path} is not a safetensors checkpoint (its first 8 bytes do not give a plausible header size)"
+    if 8 + n > size:
+        return (
+            f"{path} is truncated or not a safetensors checkpoint: its header should be {n} bytes "
+            f"but the file has only {size - 8} after the size field"
+        )
+    if data[8 : 8 + n].lstrip()[:1] != b"{":
+        return f"{path} is not a safetensors checkpoint (no JSON header after the size field)"
+    expected = _data_size(data[8 : 8 + n])
+    found = size - 8 - n
+    if expected is not None and found != expected:
+        what = "truncated" if found < expected else "corrupt (it has bytes past its last tensor)"
+        return f"{path} is {what}: the header describes {expected} bytes of tensor data, the file holds {found}"
+    reason = str(err).removeprefix("Error while deserializing: ")
+    return f"{path} is corrupt or not a safetensors checkpoint: {reason}"
+
+
+def _data_size(header: bytes) -> int | None:
+    """The end of the last tensor's bytes according to a header, or None if it cannot be told."""
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is corrupt or not a safetensors checkpoint: its header is not valid JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} is not a safetensors checkpoint: its header is not a JSON object")
-    return header
-
-
-def _check_entries(header: dict, path: Path) -> list:
-    entries = []
-    for name, info in header.items():
-        try:
-            dtype_name, shape, (begin, end) = info["dtype"], [int(s) for s in info["shape"]], info["data_offsets"]
-            begin, end = int(begin), int(end)
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path} is corrupt: the header entry for tensor {name!r} is malformed") from None
-        if dtype_name not in _DTYPES and dtype_name != "BF16":
-            raise CheckpointError(f"{path}: tensor {name!r} has dtype {dtype_name}, which chainrule cannot read")
-        itemsize = 2 if dtype_name == "BF16" else _DTYPES[dtype_name].itemsize
-        if any(s < 0 for s in shape) or not 0 <= begin <= end or end - begin != int(np.prod(shape, dtype=np.int64)) * itemsize:
-            raise CheckpointError(
-                f"{path} is corrupt: tensor {name!r} of shape {tuple(shape)} and dtype {dtype_name} "
-                f"does not match its data offsets [{begin}, {end}]"
-            )
-        entries.append((name, dtype_name, tuple(shape), (begin, end)))
-    # The tensors must tile the data area: no gaps, no overlaps.
-    position = 0
-    for name, _, _, (begin, end) in sorted(entries, key=lambda e: e[3]):
-        if begin != position:
-            raise CheckpointError(f"{path} is corrupt: tensor {name!r} starts at byte {begin}, expected {position}")
-        position = end
-    return entries
+        entries = json.loads(header.decode("utf-8"))
+        return max((int(v["data_offsets"][1]) for k, v in entries.items() if k != "__metadata__"), default=0)
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return None
