@@ -267,3 +267,14 @@ def test_pool2d_random_geometry_matches_torch(kind, kh, kw, sh, sw, ph, pw, dh, 
         options["count_include_pad"] = kind == "avg"
         ours, theirs = cr.nn.AvgPool2d(**options), torch.nn.AvgPool2d(**options)
     _run_both(ours, theirs, np.random.default_rng(10).standard_normal((2, 2, h, w)))
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (1, 1, 0), (5, 3, 2)])
+def test_max_pool_ties_send_the_gradient_where_torch_does(kernel_size, stride, padding):
+    """ReLU outputs are full of equal zeros: the first maximum in each window gets the gradient."""
+    x = np.maximum(np.random.default_rng(11).standard_normal((4, 3, 9, 9)), 0).round(1)
+    ours = cr.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    cr.nn.functional.max_pool2d(ours, kernel_size, stride, padding).sum().backward()
+    torch.nn.functional.max_pool2d(theirs, kernel_size, stride, padding).sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

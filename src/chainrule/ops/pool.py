@@ -28,6 +28,24 @@ def _lowest(dtype: np.dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
+def _max_and_argmax(views: list) -> tuple:
+    """Elementwise max over the arrays and the position of the first maximum, by a tournament:
+    neighbours are compared pairwise (the earlier one wins ties), halving the field each round."""
+    kind = np.int8 if len(views) < 128 else np.int32
+    if len(views) == 1:
+        return views[0].copy(), np.zeros(views[0].shape, dtype=kind)
+    field = [(v, kind(k)) for k, v in enumerate(views)]
+    while len(field) > 1:
+        winners = []
+        for j in range(0, len(field) - 1, 2):
+            (a, index_a), (b, index_b) = field[j], field[j + 1]
+            winners.append((np.maximum(a, b), np.where(b > a, index_b, index_a)))
+        if len(field) % 2:
+            winners.append(field[-1])
+        field = winners
+    return field[0]
+
+
 class MaxPool2d(Function):
     """out = max over each window; ``indices`` holds the winning offset (first one on ties)."""
 
@@ -44,13 +62,7 @@ class MaxPool2d(Function):
         ho, wo = self.geom.out_size(*x.shape[-2:])
         xp = _pad(x, self.geom.padding, _lowest(x.dtype))
         views = [xp[where] for _, _, where in self.geom.offsets(ho, wo)]
-        out = views[0].copy()
-        for v in views[1:]:
-            np.maximum(out, v, out=out)
-        indices = np.zeros(out.shape, dtype=np.int8 if len(views) < 128 else np.int32)
-        for k in range(len(views) - 1, 0, -1):  # backwards, so the first maximum wins
-            np.copyto(indices, k, where=views[k] == out)
-        self.indices = indices
+        out, self.indices = _max_and_argmax(views)
         self.in_shape = x.shape
         return out
 
