@@ -87,6 +87,11 @@ class _Geometry:
         (pt, pb), (pl, pr) = self.padding
         return (h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
 
+    def disjoint(self) -> bool:
+        """Whether windows never overlap (stride at least the dilated kernel span in both dims)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        return sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+
     def offsets(self, out_h: int, out_w: int):
         """For each kernel offset (p, q): the slice of the padded input it reads for every output."""
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation

@@ -34,7 +34,15 @@ def _max_and_argmax(views: list) -> tuple:
     kind = np.int8 if len(views) < 128 else np.int32
     if len(views) == 1:
         return views[0].copy(), np.zeros(views[0].shape, dtype=kind)
-    field = [(v, kind(k)) for k, v in enumerate(views)]
+    field = []
+    for j in range(0, len(views) - 1, 2):  # first round: offsets j and j + 1
+        a, b = views[j], views[j + 1]
+        index = (b > a).astype(kind)
+        if j:
+            index += kind(j)
+        field.append((np.maximum(a, b), index))
+    if len(views) % 2:
+        field.append((views[-1], np.full(views[-1].shape, len(views) - 1, dtype=kind)))
     while len(field) > 1:
         winners = []
         for j in range(0, len(field) - 1, 2):
@@ -87,8 +95,12 @@ class _MaxPoolScatter(Function):
         h, w = self.in_shape[-2:]
         out = np.zeros(self.in_shape[:-2] + (h + pt + pb, w + pl + pr), dtype=grad.dtype)
         ho, wo = self.indices.shape[-2:]
+        disjoint = self.geom.disjoint()
         for k, (_, _, where) in enumerate(self.geom.offsets(ho, wo)):
-            out[where] += grad * (self.indices == k)
+            if disjoint:  # each input is in at most one window: write, don't accumulate
+                np.multiply(grad, self.indices == k, out=out[where])
+            else:
+                out[where] += grad * (self.indices == k)
         return _crop(out, self.geom.padding, h, w)
 
     def backward(self, grad):
@@ -161,8 +173,12 @@ class _WindowScatter(Function):
         (pt, pb), (pl, pr) = self.geom.padding
         h, w = self.in_shape[-2:]
         out = np.zeros(self.in_shape[:-2] + (h + pt + pb, w + pl + pr), dtype=grad.dtype)
+        disjoint = self.geom.disjoint()
         for _, _, where in self.geom.offsets(*grad.shape[-2:]):
-            out[where] += grad
+            if disjoint:
+                out[where] = grad
+            else:
+                out[where] += grad
         return _crop(out, self.geom.padding, h, w)
 
     def backward(self, grad):
