@@ -158,31 +158,6 @@ def _run_dir(out: str, name: str | None, config: TrainConfig) -> str:
     return path
 
 
-def plot_curves(history: History, path: str) -> None:
-    """Training curves: loss per iteration, and loss and accuracy per epoch (train and validation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    axes[0].plot(np.arange(1, len(history.iterations) + 1), history.iterations, lw=0.6)
-    axes[0].set(title="loss per iteration", xlabel="iteration", ylabel="loss", yscale="log")
-    epochs = [e["epoch"] for e in history.epochs]
-    for key, ax in (("loss", axes[1]), ("accuracy", axes[2])):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            col = prefix + key
-            if history.epochs and col in history.epochs[0]:
-                ax.plot(epochs, history[col], style, marker="o", ms=3, label=("validation" if prefix else "train"))
-        ax.set(title=f"{key} per epoch", xlabel="epoch", ylabel=key)
-        ax.legend()
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 # ---- the three commands ----------------------------------------------------------------------------
 def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, verbose: int = 1,
               plots: bool = False) -> RunResult:
@@ -201,9 +176,17 @@ def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, v
     train = (Tensor(x[parts["train"]]), Tensor(y[parts["train"]]))
     val = (Tensor(x[parts["val"]]), Tensor(y[parts["val"]])) if len(parts["val"]) else None
     test = (Tensor(x[parts["test"]]), Tensor(y[parts["test"]]))
+    callbacks = []
+    if plots:
+        from ..viz import Diagnostics
+        from ..viz.plots import DecisionBoundaryRecorder
+
+        callbacks.append(Diagnostics())
+        if x.ndim == 2 and x.shape[1] == 2:
+            callbacks.append(DecisionBoundaryRecorder(*train, every=max(1, config.epochs // 20)))
     history = fit(model, train, loss=config.loss, optimizer=config.optimizer, epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                  val_data=val, verbose=verbose)
+                  val_data=val, verbose=verbose, callbacks=callbacks)
     scores = evaluate(model, test, loss=config.loss)
     run_dir = _run_dir(out, name, config)
     io.save(model, os.path.join(run_dir, "model.safetensors"))
@@ -212,11 +195,15 @@ def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, v
     atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps(record, indent=1))
     history.to_json(os.path.join(run_dir, "history.json"))
     history.to_csv(os.path.join(run_dir, "history.csv"))
-    plot_curves(history, os.path.join(run_dir, "curves.png"))
+    from ..viz.plots import training_curves
+
+    training_curves(history, path=os.path.join(run_dir, "curves.png"))
     if plots:
         from ..viz import plots as viz_plots
 
-        viz_plots.write_all(run_dir, history=history, model=model, data=test)
+        recorder = callbacks[1] if len(callbacks) > 1 else None
+        viz_plots.write_all(run_dir, model=model, data=test, diagnostics=callbacks[0],
+                            recorder=recorder)
     return RunResult(run_dir, scores, history, model, record)
 
 
