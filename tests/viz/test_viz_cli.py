@@ -63,9 +63,10 @@ def test_train_with_plots_writes_the_viz_plots(tmp_path, capsys):
     assert cli.main(["train", "--dataset", "moons", "--epochs", "2", "--hidden", "6", "--out", str(tmp_path),
                      "--name", "moons", "--quiet", "--plots"]) == 0
     written = {p.name for p in (tmp_path / "moons").iterdir()}
-    assert {"training_curves.png", "decision_boundary.png", "hidden_pca.png"} <= written
+    assert {"curves.png", "decision_boundary.png", "decision_boundary.gif", "hidden_pca.png",
+            "gradient_norms.png"} <= written
     assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path),
                      "--name", "digits", "--quiet", "--plots"]) == 0
     written = {p.name for p in (tmp_path / "digits").iterdir()}
-    assert {"training_curves.png", "first_layer_weights.png", "hidden_pca.png"} <= written
+    assert {"curves.png", "first_layer_weights.png", "hidden_pca.png", "gradient_norms.png"} <= written
     assert "decision_boundary.png" not in written  # 64 inputs: no 2-D boundary to draw
