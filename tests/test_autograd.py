@@ -313,3 +313,25 @@ def test_graph_is_freed_with_the_last_reference_to_the_output():
         assert node() is None
     finally:
         gc.enable()
+
+
+def test_custom_function_may_return_a_lone_tensor_and_must_return_one_per_input():
+    class Double(cr.Function):
+        def forward(self, a):
+            return a * 2.0
+
+        def backward(self, grad):
+            return grad * 2.0  # a bare Tensor, not a tuple
+
+    class TooMany(cr.Function):
+        def forward(self, a):
+            return a * 1.0
+
+        def backward(self, grad):
+            return grad, grad
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    Double().apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="toomany: backward returned 2 gradients for 1 inputs"):
+        TooMany().apply(x).sum().backward()

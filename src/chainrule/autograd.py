@@ -134,6 +134,19 @@ def _as_grad(t: Tensor, g, what: str) -> Tensor:
     return g
 
 
+def _as_tuple(node, grads) -> tuple:
+    """Accept a lone Tensor (or None) from a one-input op's backward; refuse a wrong count."""
+    if grads is None or isinstance(grads, Tensor):
+        grads = (grads,)
+    grads = tuple(grads)
+    if len(grads) != len(node.parents):
+        raise RuntimeError(
+            f"{node.op_name()}: backward returned {len(grads)} gradients for {len(node.parents)} inputs; "
+            "return one Tensor (or None) per input"
+        )
+    return grads
+
+
 def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
     """Backpropagate from ``outputs``. Returns {id(leaf): (leaf, grad)} and {id(wanted tensor): grad}.
 
@@ -174,6 +187,8 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                 if node.saves or node.save_output:
                     _check_versions(node)
                 grads = node.backward(g)
+                if type(grads) is not tuple or len(grads) != len(node.parents):
+                    grads = _as_tuple(node, grads)
             for t, parent, gi in zip(node.inputs, node.parents, grads):
                 if parent is not None:
                     if gi is not None:
