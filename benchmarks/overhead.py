@@ -6,18 +6,37 @@ Prints microseconds per forward+backward for
 and the ratio chainrule / PyTorch (lower is better; the targets are (a) <= 1.0 and (b) <= 1.05).
 The bare matmul line shows the BLAS floor for (b): NumPy's BLAS against PyTorch's, no autograd.
 
-    python benchmarks/overhead.py [--repeat N]
+    python benchmarks/overhead.py [--repeat N] [--threads N]
+
+On a shared machine, ``--threads 1`` gives steadier numbers: BLAS threads that wait for a busy core
+spin and distort the matmul timings of both libraries.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import timeit
 
-import numpy as np
 
-import chainrule as cr
+def _threads_from_argv(argv) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+# BLAS reads its thread count when NumPy loads, so --threads must act before the imports below.
+if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _threads_from_argv(sys.argv[1:])
+
+import numpy as np  # noqa: E402
+
+import chainrule as cr  # noqa: E402
 
 
 def _blas_threads() -> int:
@@ -113,6 +132,8 @@ def measure(repeat: int) -> tuple[dict, dict | None]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timing repeats (best is kept)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads for NumPy and PyTorch alike (default: NumPy's own choice)")
     args = parser.parse_args(argv)
     ours, theirs = measure(args.repeat)
     labels = {
