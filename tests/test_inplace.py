@@ -400,3 +400,28 @@ def test_inplace_with_itself_as_the_operand_gives_the_out_of_place_gradient():
     for ours, expected in zip(run(True), run(False)):
         np.testing.assert_allclose(ours, expected)
     np.testing.assert_allclose(run(True)[1], [6.0, -8.0])  # d(2 x^2)/dx = 4x
+
+
+# ---- load_state_dict copies in place (issue 8; nn/module.py is the nn helper's) -------------------
+def test_load_state_dict_copies_into_the_existing_parameters():
+    model = cr.nn.Linear(3, 2)
+    weight, bias = model.weight, model.bias
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.5)
+    model.load_state_dict({"weight": np.ones((2, 3)), "bias": cr.tensor([0.5, -0.5], dtype=cr.float64)})
+    assert model.weight is weight and model.bias is bias  # same objects: the optimizer still holds them
+    assert weight.dtype == cr.float32 and bias.dtype == cr.float32  # cast into the parameters' dtype
+    np.testing.assert_array_equal(weight.detach().numpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(bias.detach().numpy(), [0.5, -0.5])
+    model(cr.ones(1, 3)).sum().backward()
+    optimizer.step()
+    np.testing.assert_allclose(weight.detach().numpy(), np.full((2, 3), 0.5))
+    np.testing.assert_allclose(bias.detach().numpy(), [0.0, -1.0])
+
+
+def test_load_state_dict_checks_shapes():
+    model = cr.nn.Linear(3, 2)
+    before = model.weight.detach().numpy().copy()
+    with pytest.raises(ValueError, match=r"size mismatch for 'weight': the checkpoint has shape \(3, 3\), "
+                                         r"the model has \(2, 3\)"):
+        model.load_state_dict({"weight": np.ones((3, 3)), "bias": np.zeros(2)})
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before)
