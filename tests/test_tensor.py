@@ -314,3 +314,14 @@ def test_comparisons_give_bool_tensors_without_gradient():
 def test_where_method_takes_the_condition_first():
     x, y = cr.tensor([1.0, 2.0]), cr.tensor([10.0, 20.0])
     assert x.where(cr.tensor([True, False]), y).tolist() == [1.0, 20.0]
+
+
+def test_malloc_tuning_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+
+    code = "import chainrule.backend as b; print(b._malloc_tuned)"
+    env = dict(os.environ, CHAINRULE_MALLOC_TUNING="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
