@@ -104,3 +104,23 @@ def test_compare_with_numerical_gradients_counts_loss_evaluations(tmp_path, caps
     # each gradient costs 2 evaluations per weight, plus the loss itself
     assert rows[0]["loss_evaluations"] == 3 * (2 * n_weights + 1)
     assert os.path.isfile(tmp_path / "compare.csv")
+
+
+def test_cnn_on_digits_reaches_98_percent_and_is_rebuilt_by_evaluate(tmp_path, capsys):
+    assert main(["train", "--model", "cnn", "--dataset", "digits", "--out", str(tmp_path), "--quiet"]) == 0
+    run = tmp_path / "digits-cnn"
+    record = json.loads((run / "run.json").read_text())
+    assert record["test"]["accuracy"] >= 0.98
+    assert record["data"]["input_shape"] == [1, 8, 8]
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    assert f"test accuracy: {record['test']['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_lenet_beats_the_mlp_on_the_mnist_subset(tmp_path):
+    scores = {}
+    for model in ("cnn", "mlp"):
+        assert main(["train", "--model", model, "--dataset", "mnist-subset", "--epochs", "3", "--out",
+                     str(tmp_path), "--name", model, "--quiet"]) == 0
+        scores[model] = json.loads((tmp_path / model / "run.json").read_text())["test"]["accuracy"]
+    assert scores["cnn"] > scores["mlp"], scores

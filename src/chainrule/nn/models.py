@@ -10,6 +10,9 @@ features reach the first linear layer). Images smaller than 16x16 (8x8 digits) w
 nothing that way, so there the convolutions pad by 2 and keep the size ('same'):
 8 -> 8 -> 4 -> 4 -> 2, giving 16 * 2 * 2 = 64 features. ``padding`` overrides the choice.
 ``channels`` (6, 16) and ``hidden`` (120, 84) widen or narrow the network, keeping its shape.
+``batch_norm=True`` puts a BatchNorm2d after each convolution (``bn1``, ``bn2``) and ``dropout``
+drops hidden units of the first linear layer (``drop``): together they make training on small data
+sets such as the 1,437 training digits markedly more reliable.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .config import make_config, register_config
 from .conv import Conv2d
-from .linear import Linear
+from .linear import Dropout, Linear
+from .normalization import BatchNorm2d
 from .module import Module
 from .pooling import MaxPool2d
 
@@ -52,7 +56,8 @@ class LeNet(Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size=28,
-                 padding: int | None = None, channels=(6, 16), hidden=(120, 84)) -> None:
+                 padding: int | None = None, channels=(6, 16), hidden=(120, 84),
+                 batch_norm: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         h, w = _size_pair(image_size)
         c1, c2 = _size_pair_of(channels, "channels")
@@ -69,18 +74,33 @@ class LeNet(Module):
         if fh < 1 or fw < 1:
             raise ValueError(f"LeNet: images of size {(h, w)} are too small for two 5x5 conv + 2x2 pool "
                              f"stages with padding={padding}; use padding=2 or larger images")
+        self.batch_norm, self.dropout = bool(batch_norm), float(dropout)
         self.conv1 = Conv2d(self.in_channels, c1, kernel_size=5, padding=padding)
+        if self.batch_norm:
+            self.bn1 = BatchNorm2d(c1)
         self.conv2 = Conv2d(c1, c2, kernel_size=5, padding=padding)
+        if self.batch_norm:
+            self.bn2 = BatchNorm2d(c2)
         self.pool = MaxPool2d(2)
+        if self.dropout:
+            self.drop = Dropout(self.dropout)
         self.fc1 = Linear(c2 * fh * fw, h1)
         self.fc2 = Linear(h1, h2)
         self.fc3 = Linear(h2, self.num_classes)
 
     def forward(self, input: Tensor) -> Tensor:
-        x = self.pool(self.conv1(input).relu())
-        x = self.pool(self.conv2(x).relu())
-        x = x.flatten(1)
-        x = self.fc2(self.fc1(x).relu()).relu()
+        x = self.conv1(input)
+        if self.batch_norm:
+            x = self.bn1(x)
+        x = self.pool(x.relu())
+        x = self.conv2(x)
+        if self.batch_norm:
+            x = self.bn2(x)
+        x = self.pool(x.relu()).flatten(1)
+        x = self.fc1(x).relu()
+        if self.dropout:
+            x = self.drop(x)
+        x = self.fc2(x).relu()
         return self.fc3(x)
 
     def extra_repr(self) -> str:
@@ -88,9 +108,12 @@ class LeNet(Module):
              f"image_size={self.image_size}, padding={self.padding}")
         if self.channels != (6, 16) or self.hidden != (120, 84):
             s += f", channels={self.channels}, hidden={self.hidden}"
+        if self.batch_norm or self.dropout:
+            s += f", batch_norm={self.batch_norm}, dropout={self.dropout}"
         return s
 
     def get_config(self) -> dict:
         return make_config(self, in_channels=self.in_channels, num_classes=self.num_classes,
                            image_size=list(self.image_size), padding=self.padding,
-                           channels=list(self.channels), hidden=list(self.hidden))
+                           channels=list(self.channels), hidden=list(self.hidden),
+                           batch_norm=self.batch_norm, dropout=self.dropout)
