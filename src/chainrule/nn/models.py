@@ -21,8 +21,8 @@ from ..tensor import Tensor
 from .config import make_config, register_config
 from .conv import Conv2d
 from .linear import Dropout, Linear
-from .normalization import BatchNorm2d
 from .module import Module
+from .normalization import BatchNorm2d
 from .pooling import MaxPool2d
 
 
