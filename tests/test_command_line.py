@@ -32,7 +32,7 @@ def test_train_defaults_reach_97_percent_and_evaluate_reproduces_it(tmp_path, ca
 
 
 def test_train_options_and_predict_writes_a_csv(tmp_path, capsys):
-    args = ["train", "--dataset", "moons", "--hidden", "16,16", "--activation", "tanh", "--optimizer", "sgd",
+    args = ["train", "--threads", "1", "--dataset", "moons", "--hidden", "16,16", "--activation", "tanh", "--optimizer", "sgd",
             "--lr", "0.1", "--epochs", "5", "--batch-size", "16", "--out", str(tmp_path), "--name", "m", "--quiet"]
     assert main(args) == 0
     capsys.readouterr()
@@ -52,6 +52,7 @@ def test_bad_arguments_and_files_give_one_line_errors_without_traceback(tmp_path
         (["train", "--dataset", "nope", "--out", str(tmp_path)], 1, "unknown dataset 'nope'"),
         (["train", "--lr", "-1", "--out", str(tmp_path)], 1, "--lr must be positive"),
         (["evaluate", str(tmp_path / "missing")], 1, "is not a run folder"),
+        (["train", "--threads", "0", "--out", str(tmp_path)], 1, "--threads must be at least 1"),
         (["train", "--dataset", f"idx:{tmp_path}", "--out", str(tmp_path)], 1, str(tmp_path)),
     ]
     for args, code, message in cases:

@@ -17,6 +17,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads for matrix products (default: NumPy's choice; 1 is often fastest for "
+                        "small networks and on a busy machine)")
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -48,6 +54,7 @@ def _add_train(sub) -> None:
     p.add_argument("--name", default=None, help="run name (default: DATASET-MODEL, numbered if taken)")
     p.add_argument("--plots", action="store_true", help="also write every diagnostic plot of the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(p)
     p.set_defaults(handler=_train)
 
 
@@ -127,6 +134,7 @@ def _add_compare(sub) -> None:
                    help="analytic (backprop, default) or numerical (finite differences: slow, as the lecture warns)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="runs/compare", help="output folder (default runs/compare)")
+    _add_threads(p)
     p.set_defaults(handler=_compare)
 
 
@@ -220,7 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.handler(args)
+        if getattr(args, "threads", None) is None:
+            return args.handler(args)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=args.threads, user_api="blas"):
+            return args.handler(args)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
