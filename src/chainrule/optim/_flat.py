@@ -47,6 +47,14 @@ class FlatParams:
             ]
         ).astype(self.dtype, copy=False)
 
+    def evaluate_at(self, closure, x: np.ndarray, t: float, d: np.ndarray) -> tuple[float, np.ndarray]:
+        """Loss and flat gradient at x + t d (for a line search); the parameters go back to x."""
+        self.add(t, d)
+        loss = float(call_closure(closure))
+        grad = self.grad()
+        self.set(x)
+        return loss, grad
+
     def unflatten(self, flat: np.ndarray) -> list[Tensor]:
         """Tensors shaped like the parameters, viewing ``flat``."""
         return [Tensor._wrap(view.astype(p._data.dtype, copy=False)) for p, view in self._views(flat)]

@@ -109,15 +109,6 @@ class ConjugateGradient(Optimizer):
             raise ValueError("ConjugateGradient doesn't support per-parameter options (parameter groups)")
         self._flat = FlatParams(self.param_groups[0]["params"])
 
-    def _evaluate_at(
-        self, closure: Callable, x: np.ndarray, t: float, d: np.ndarray
-    ) -> tuple[float, np.ndarray]:
-        self._flat.add(t, d)
-        loss = float(call_closure(closure))
-        grad = self._flat.grad()
-        self._flat.set(x)
-        return loss, grad
-
     def _direction(self, group: dict, state: dict, grad: np.ndarray) -> np.ndarray:
         d, prev_grad = state.get("d"), state.get("prev_flat_grad")
         restart_every = group["restart"] or self._flat.numel
@@ -184,7 +175,7 @@ class ConjugateGradient(Optimizer):
             if group["line_search_fn"] == "strong_wolfe":
                 x_init, t_trial = flat.get(), t
                 loss, grad, t, evals = strong_wolfe(
-                    partial(self._evaluate_at, closure, x_init, d=d),
+                    partial(self._flat.evaluate_at, closure, x_init, d=d),
                     d,
                     t,
                     loss,

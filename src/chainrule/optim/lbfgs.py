@@ -96,16 +96,6 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._flat = FlatParams(self.param_groups[0]["params"])
 
-    def _evaluate_at(
-        self, closure: Callable, x: np.ndarray, t: float, d: np.ndarray
-    ) -> tuple[float, np.ndarray]:
-        """Loss and gradient at x + t d; the parameters are put back to x afterwards."""
-        self._flat.add(t, d)
-        loss = float(call_closure(closure))
-        grad = self._flat.grad()
-        self._flat.set(x)
-        return loss, grad
-
     def step(self, closure: Callable):
         """Run up to ``max_iter`` iterations; ``closure`` re-evaluates the loss and its gradient."""
         if closure is None:
@@ -169,7 +159,7 @@ class LBFGS(Optimizer):
             if line_search_fn == "strong_wolfe":
                 x_init = flat.get()
                 loss, grad, t, evals = strong_wolfe(
-                    partial(self._evaluate_at, closure, x_init, d=d),
+                    partial(self._flat.evaluate_at, closure, x_init, d=d),
                     d,
                     t,
                     loss,
