@@ -248,6 +248,44 @@ def render_memory(results: dict) -> str | None:
     return "Memory (each in a fresh process)\n" + h.table(headers, rows)
 
 
+LIB_NAMES = {"chainrule": "chainrule", "torch": "PyTorch", "sklearn": "scikit-learn", "numpy": "NumPy by hand",
+             "micrograd": "micrograd"}
+
+
+def render_summary(results: dict) -> str:
+    """One line per workload: each framework's median, and chainrule's speed relative to PyTorch."""
+    libs = [lib for lib in LIB_NAMES if any(lib in e.get("summary", {}) for e in results.values())]
+    rows = []
+    for workload, entry in results.items():
+        if workload == "W-small-rss":
+            continue
+        metric, _, _ = METRICS[workload]
+        cells = []
+        for lib in libs:
+            summary = entry["summary"].get(lib, {})
+            value = summary.get(metric, {}).get("median")
+            cell = h.fmt(value)
+            if value is not None and workload == "W-small":
+                cell += f" ({100 * summary['test_acc']['median']:.1f}%)"
+            elif value is not None and workload == "W-large":
+                cell += f" ({100 * summary['peak_fraction']['median']:.0f}% of peak)"
+            cells.append(cell)
+        ratio = entry["ratios"].get("torch")
+        label = f"{workload} ({UNITS[metric]}{', test accuracy' if workload == 'W-small' else ''})"
+        rows.append([label, *cells, "-" if ratio is None else f"{ratio:.2f}x"])
+    medium, rss = results.get("W-medium"), results.get("W-small-rss")
+    if medium:
+        peak = [medium["summary"].get(lib, {}).get("peak_rss_mb", {}).get("median") for lib in libs]
+        ours, theirs = (dict(zip(libs, peak)).get(lib) for lib in ("chainrule", "torch"))
+        rows.append(["W-medium peak RSS (MB)", *(h.fmt(v) for v in peak),
+                     f"{ours / theirs:.2f}x RSS" if ours and theirs else "-"])
+    if rss:
+        growth = [rss["summary"].get(lib, {}).get("rss_growth_mb", {}).get("median") for lib in libs]
+        rows.append([f"RSS growth, {rss['config']['steps']} W-small steps (MB)", *(h.fmt(v) for v in growth), "-"])
+    headers = ["workload (median of runs)", *(LIB_NAMES[lib] for lib in libs), "chainrule speed / PyTorch's"]
+    return "Summary\n" + h.table(headers, rows)
+
+
 def render_targets(targets: list[dict]) -> str:
     rows = []
     for t in targets:
@@ -277,8 +315,9 @@ def render_report(meta: dict, results: dict, targets: list[dict]) -> str:
     if memory:
         title, body = memory.split("\n", 1)
         parts += [f"**{title}**", "", body, ""]
-    title, body = render_targets(targets).split("\n", 1)
-    parts += [f"**{title}**", "", body, ""]
+    for text in (render_summary(results), render_targets(targets)):
+        title, body = text.split("\n", 1)
+        parts += [f"**{title}**", "", body, ""]
     return "\n".join(parts)
 
 
@@ -344,6 +383,7 @@ def main(argv=None) -> int:
     memory = render_memory(results)
     if memory:
         print("\n" + memory)
+    print("\n" + render_summary(results))
     targets = evaluate_targets(results)
     print("\n" + render_targets(targets))
     meta["seconds"] = round(time.perf_counter() - started, 1)

@@ -115,6 +115,9 @@ def test_summary_ratios_and_target_verdicts():
     assert targets["W-small epoch time <= 0.65x scikit-learn's"]["met"] is None
     table = run.render_workload("W-small", entry)
     assert "2.00 [1.00-3.00]" in table and "2.50x" in table and "error: worker failed" in table
+    summary = run.render_summary({"W-small": entry})
+    row = [cell.strip() for cell in summary.splitlines()[-1].strip("|").split("|")]
+    assert row == ["W-small (s/epoch, test accuracy)", "2.00 (96.0%)", "5.00 (98.0%)", "-", "2.50x"]
 
 
 def test_fmt_keeps_significant_figures():
