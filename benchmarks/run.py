@@ -375,7 +375,7 @@ def main(argv=None) -> int:
         profile(args.profile, args.libs[0], args.quick)
         return 0
     started = time.perf_counter()
-    meta = {"command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    meta = {"command": " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)]),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick,
             "runs": args.runs, "max_load": args.max_load, "wait": args.wait, "threads": args.threads, **h.machine_info(), "blas": h.blas_info()}
     print(machine_line(meta), flush=True)
