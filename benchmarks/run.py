@@ -3,7 +3,7 @@
     python benchmarks/run.py                 # the full suite (a few minutes), writes results/latest.json
     python benchmarks/run.py --quick         # a seconds-long smoke run (CI), writes results/quick.json
     python benchmarks/run.py --workloads W-small,W-scalar --libs chainrule,torch --runs 5
-    python benchmarks/run.py --profile W-small   # where chainrule's time goes (cProfile, CPU time)
+    python benchmarks/run.py --profile W-small   # where chainrule's time goes (cProfile, wall clock)
 
 Every measurement runs in a fresh process (this script with ``--worker``), the frameworks interleaved
 A B A B so slow drifts of the machine hit all of them alike; the tables give the median and min-max
@@ -65,13 +65,13 @@ def worker(workload: str, lib: str, quick: bool) -> None:
 
 
 def profile(workload: str, lib: str, quick: bool, top: int = 25) -> None:
-    """Run one measurement in this process under cProfile (CPU time) and print where the time goes."""
+    """Run one measurement in this process under cProfile (wall clock) and print where the time goes."""
     import cProfile
     import pstats
 
     cfg = wl.WORKLOADS[workload]["quick" if quick else "full"]
     wl.RUNNERS[workload](lib, wl.WORKLOADS[workload]["quick"])  # imports and first-call costs stay out
-    profiler = cProfile.Profile(time.process_time)
+    profiler = cProfile.Profile()  # wall clock: run it on a quiet machine
     profiler.enable()
     result = wl.RUNNERS[workload](lib, cfg)
     profiler.disable()
@@ -343,7 +343,7 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one measurement may take")
     parser.add_argument("--profile", metavar="WORKLOAD",
                         help="run WORKLOAD once with chainrule (or the first of --libs) under cProfile and print "
-                             "the top functions by own and cumulative CPU time")
+                             "the top functions by own and cumulative time")
     parser.add_argument("--worker", nargs=2, metavar=("WORKLOAD", "LIB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
