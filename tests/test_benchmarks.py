@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,18 @@ def test_fmt_keeps_significant_figures():
     assert h.fmt(12.345) == "12.3"
     assert h.fmt(123456.0) == "123,456"
     assert h.fmt(None) == "-"
+
+
+
+def test_sklearn_peer_starts_from_the_shared_initial_weights():
+    pytest.importorskip("sklearn")
+    params = wl.init_params(wl.mlp_spec(wl.SMALL_SIZES))
+    clf = wl._sklearn_mlp(wl.SMALL_SIZES, params, solver="sgd", learning_rate_init=1e-12, batch_size=32,
+                          momentum=0.0)
+    Xtr, ytr, _, _ = wl.digits_split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one tiny step "does not converge"
+        clf.partial_fit(Xtr[:32], ytr[:32], classes=np.arange(10))
+    for coef, weight in zip(clf.coefs_, params[0::2]):
+        np.testing.assert_allclose(coef, weight.T, atol=1e-6)  # sklearn keeps (in, out); PyTorch (out, in)
+    assert clf.coefs_[0].dtype == np.float32
