@@ -135,8 +135,8 @@ def _as_grad(t: Tensor, g, what: str) -> Tensor:
 
 
 def _as_tuple(node, grads) -> tuple:
-    """Accept a lone Tensor (or None) from a one-input op's backward; refuse a wrong count."""
-    if grads is None or isinstance(grads, Tensor):
+    """Accept a lone gradient (or None) from a one-input op's backward; refuse a wrong count."""
+    if grads is None or isinstance(grads, (Tensor, np.ndarray)):
         grads = (grads,)
     grads = tuple(grads)
     if len(grads) != len(node.parents):
@@ -147,13 +147,43 @@ def _as_tuple(node, grads) -> tuple:
     return grads
 
 
+def _node_grads(node, g, arrays: bool) -> tuple:
+    """The gradients of a node's inputs given the gradient ``g`` of its output.
+
+    With ``arrays`` (first order, no create_graph) the walk carries plain ndarrays: the op's
+    ``backward_array`` fast path when it has one, else its Tensor ``backward`` on a wrapped array.
+    Otherwise ``backward`` runs on Tensors, recording the graph of the backward pass itself.
+    """
+    if not arrays:
+        grads = node.backward(g)
+    elif node.backward_array is not None:
+        grads = node.backward_array(g)
+    else:
+        grads = node.backward(Tensor._wrap(g))
+        grads = tuple([None if gi is None else gi._data for gi in _as_tuple(node, grads)])
+    if type(grads) is not tuple or len(grads) != len(node.parents):
+        grads = _as_tuple(node, grads)
+    return grads
+
+
+def _cast(g, dtype):
+    """``g`` (a Tensor or an ndarray) in the dtype of the input it flows into."""
+    if type(g) is Tensor:
+        return g if g._data.dtype == dtype else g.to(dtype)
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
 def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
     """Backpropagate from ``outputs``. Returns {id(leaf): (leaf, grad)} and {id(wanted tensor): grad}.
 
     Each node's backward runs once all its consumers have sent their gradient, which are summed:
-    the chain rule for a value that feeds several ops.
+    the chain rule for a value that feeds several ops. Without ``create_graph`` the gradients travel
+    as ndarrays (see :func:`_node_grads`) and are wrapped into Tensors only at the end.
     """
     global _grad_enabled
+    arrays = not create_graph
+    if arrays:
+        grad_outputs = [g._data for g in grad_outputs]
     node_grads: dict = {}
     leaf_grads: dict = {}
     roots = []
@@ -186,15 +216,11 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                     found[id(wanted_nodes[node])] = g
                 if node.saves or node.save_output:
                     _check_versions(node)
-                grads = node.backward(g)
-                if type(grads) is not tuple or len(grads) != len(node.parents):
-                    grads = _as_tuple(node, grads)
+                grads = _node_grads(node, g, arrays)
             for t, parent, gi in zip(node.inputs, node.parents, grads):
                 if parent is not None:
                     if gi is not None:
-                        dt = t._data.dtype
-                        if gi._data.dtype is not dt and gi._data.dtype != dt:
-                            gi = gi.to(dt)
+                        gi = _cast(gi, t._data.dtype)
                         prev_g = node_grads.get(parent)
                         node_grads[parent] = gi if prev_g is None else prev_g + gi
                     n = deps[parent] - 1
@@ -202,14 +228,16 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                     if n == 0:
                         ready.append(parent)
                 elif gi is not None and t.requires_grad and t._node is None:
-                    dt = t._data.dtype
-                    if gi._data.dtype is not dt and gi._data.dtype != dt:
-                        gi = gi.to(dt)
+                    gi = _cast(gi, t._data.dtype)
                     key = id(t)
                     prev_g = leaf_grads.get(key)
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
     finally:
         _grad_enabled = prev
+    if arrays:
+        wrap = Tensor._wrap
+        leaf_grads = {key: (t, wrap(g)) for key, (t, g) in leaf_grads.items()}
+        found = {key: wrap(g) for key, g in found.items()}
     return leaf_grads, found
 
 

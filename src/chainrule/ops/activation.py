@@ -172,6 +172,10 @@ class LeakyRelu(Function):
         local = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
         return (grad * _wrap(local),)  # 1 for x > 0, slope elsewhere
 
+    def backward_array(self, grad):
+        x = self.inputs[0]._data
+        return (grad * np.where(x > 0, x.dtype.type(1), x.dtype.type(self.slope)),)
+
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
@@ -241,6 +245,10 @@ class Elu(Function):
         local = where(positive, 1.0, self.alpha * exp(x.clamp(max=0.0)))
         return (grad * local,)
 
+    def backward_array(self, grad):
+        x = self.inputs[0]._data
+        return (grad * np.where(x > 0, 1.0, self.alpha * np.exp(np.minimum(x, 0.0))),)
+
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
@@ -309,6 +317,11 @@ class Silu(Function):
         s = sigmoid(x)
         return (grad * (s * (1.0 + x * (1.0 - s))),)  # d/dx x s(x) = s (1 + x (1 - s))
 
+    def backward_array(self, grad):
+        x = self.inputs[0]._data
+        s = _stable_sigmoid(x)
+        return (grad * (s * (1.0 + x * (1.0 - s))),)
+
 
 def silu(input: Tensor) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
@@ -344,6 +357,10 @@ class Softplus(Function):
         linear = _wrap(x._data * self.beta > self.threshold)
         return (grad * where(linear, 1.0, sigmoid(x * self.beta)),)  # d/dx softplus = sigmoid(beta x)
 
+    def backward_array(self, grad):
+        z = self.inputs[0]._data * self.beta
+        return (grad * np.where(z > self.threshold, 1.0, _stable_sigmoid(z)),)
+
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^{beta x}) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
@@ -362,6 +379,9 @@ class LogSigmoid(Function):
     def backward(self, grad):
         (x,) = self.inputs
         return (grad * sigmoid(-x),)  # d/dx log sigmoid(x) = 1 - sigmoid(x)
+
+    def backward_array(self, grad):
+        return (grad * _stable_sigmoid(-self.inputs[0]._data),)
 
 
 def logsigmoid(input: Tensor) -> Tensor:

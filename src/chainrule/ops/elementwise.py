@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, _binary_args, result_type
-from .function import Function, unbroadcast
+from .function import Function, unbroadcast, unbroadcast_array
 
 _wrap = Tensor._wrap
 
@@ -44,6 +44,13 @@ class Add(Function):
             unbroadcast(grad, b._data.shape) if b.requires_grad else None,
         )
 
+    def backward_array(self, grad):
+        a, b = self.inputs
+        return (
+            unbroadcast_array(grad, a._data.shape) if a.requires_grad else None,
+            unbroadcast_array(grad, b._data.shape) if b.requires_grad else None,
+        )
+
 
 class Sub(Function):
     __slots__ = ()
@@ -56,6 +63,13 @@ class Sub(Function):
         return (
             unbroadcast(grad, a._data.shape) if a.requires_grad else None,
             unbroadcast(-grad, b._data.shape) if b.requires_grad else None,
+        )
+
+    def backward_array(self, grad):
+        a, b = self.inputs
+        return (
+            unbroadcast_array(grad, a._data.shape) if a.requires_grad else None,
+            unbroadcast_array(-grad, b._data.shape) if b.requires_grad else None,
         )
 
 
@@ -73,6 +87,13 @@ class Mul(Function):
             unbroadcast(grad * a, b._data.shape) if b.requires_grad else None,
         )
 
+    def backward_array(self, grad):
+        a, b = self.inputs
+        return (
+            unbroadcast_array(grad * b._data, a._data.shape) if a.requires_grad else None,
+            unbroadcast_array(grad * a._data, b._data.shape) if b.requires_grad else None,
+        )
+
 
 class Div(Function):
     __slots__ = ()
@@ -88,6 +109,12 @@ class Div(Function):
         gb = unbroadcast(-grad * a / (b * b), b._data.shape) if b.requires_grad else None
         return ga, gb
 
+    def backward_array(self, grad):
+        a, b = self.inputs[0]._data, self.inputs[1]._data
+        ga = unbroadcast_array(grad / b, a.shape) if self.inputs[0].requires_grad else None
+        gb = unbroadcast_array(-grad * a / (b * b), b.shape) if self.inputs[1].requires_grad else None
+        return ga, gb
+
 
 class Neg(Function):
     __slots__ = ()
@@ -96,6 +123,9 @@ class Neg(Function):
         return -a
 
     def backward(self, grad):
+        return (-grad,)
+
+    def backward_array(self, grad):
         return (-grad,)
 
 
@@ -113,6 +143,9 @@ class AddScalar(Function):
     def backward(self, grad):
         return (grad,)
 
+    def backward_array(self, grad):
+        return (grad,)
+
 
 class RsubScalar(Function):
     """``c - a`` for a Python number ``c``."""
@@ -126,6 +159,9 @@ class RsubScalar(Function):
         return self.c - a
 
     def backward(self, grad):
+        return (-grad,)
+
+    def backward_array(self, grad):
         return (-grad,)
 
 
@@ -143,6 +179,9 @@ class MulScalar(Function):
     def backward(self, grad):
         return (grad * self.c,)
 
+    def backward_array(self, grad):
+        return (grad * self.c,)
+
 
 class DivScalar(Function):
     """``a / c`` for a Python number ``c``."""
@@ -156,6 +195,9 @@ class DivScalar(Function):
         return a / self.c
 
     def backward(self, grad):
+        return (grad / self.c,)
+
+    def backward_array(self, grad):
         return (grad / self.c,)
 
 
@@ -261,6 +303,17 @@ class PowScalar(Function):
             return (grad * 2.0 * a,)
         return (grad * p * a ** (p - 1),)  # d/da a^p = p a^(p-1)
 
+    def backward_array(self, grad):
+        a = self.inputs[0]._data
+        p = self.p
+        if p == 0:
+            return (grad * 0.0,)
+        if p == 1:
+            return (grad,)
+        if p == 2:
+            return (grad * 2.0 * a,)
+        return (grad * p * a ** (p - 1),)
+
 
 class RPowScalar(Function):
     __slots__ = ("c",)
@@ -329,6 +382,9 @@ class Exp(Function):
     def backward(self, grad):
         return (grad * self.output,)  # d/da e^a = e^a
 
+    def backward_array(self, grad):
+        return (grad * self.output._data,)
+
 
 class Log(Function):
     __slots__ = ()
@@ -340,6 +396,9 @@ class Log(Function):
     def backward(self, grad):
         return (grad / self.inputs[0],)  # d/da log a = 1/a
 
+    def backward_array(self, grad):
+        return (grad / self.inputs[0]._data,)
+
 
 class Sqrt(Function):
     __slots__ = ()
@@ -350,6 +409,9 @@ class Sqrt(Function):
 
     def backward(self, grad):
         return (grad / (2.0 * self.output),)  # d/da sqrt a = 1 / (2 sqrt a)
+
+    def backward_array(self, grad):
+        return (grad / (2.0 * self.output._data),)
 
 
 class Abs(Function):
@@ -397,6 +459,10 @@ class Tanh(Function):
         out = self.output
         return (grad * (1.0 - out * out),)  # d/da tanh a = 1 - tanh^2 a
 
+    def backward_array(self, grad):
+        out = self.output._data
+        return (grad * (1.0 - out * out),)
+
 
 def _stable_sigmoid(a: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-a) without overflow: e^-|a| never exceeds 1 (then sigma(a) = e^a / (1 + e^a) for a < 0)."""
@@ -415,6 +481,10 @@ class Sigmoid(Function):
         out = self.output
         return (grad * out * (1.0 - out),)  # sigma' = sigma (1 - sigma)
 
+    def backward_array(self, grad):
+        out = self.output._data
+        return (grad * out * (1.0 - out),)
+
 
 class Relu(Function):
     __slots__ = ()
@@ -426,6 +496,9 @@ class Relu(Function):
     def backward(self, grad):
         # 1 where the unit is active, else 0 (a bool mask: NumPy multiplies it in without a cast pass)
         return (Mul().apply(grad, _wrap(self.output._data > 0)),)
+
+    def backward_array(self, grad):
+        return (grad * (self.output._data > 0),)
 
 
 def exp(input: Tensor) -> Tensor:
@@ -646,6 +719,9 @@ class Clone(Function):
         return a.copy()
 
     def backward(self, grad):
+        return (grad,)
+
+    def backward_array(self, grad):
         return (grad,)
 
 

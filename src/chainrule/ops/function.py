@@ -15,6 +15,13 @@ Write your own op the same way::
             return (grad * 3 * x ** 2,)
 
     y = Cube().apply(x)
+
+An op may also define a first-order fast path, ``backward_array(self, grad: ndarray)``, returning one
+ndarray (or None) per input in plain NumPy: no Tensor objects, no op dispatch. The engine calls it when
+``create_graph`` is False and the plain ``backward`` otherwise, so both must give the same gradient
+(tests/test_fast_backward.py compares them for every row of the op table). It must not modify
+``grad`` in place (the engine may hand the same array to several inputs) nor return an array the node
+keeps (the graph can be walked again).
 """
 
 from __future__ import annotations
@@ -55,6 +62,9 @@ class Function:
 
     def backward(self, grad_output: Tensor) -> tuple:
         raise TypeError(f"{type(self).__name__} must define backward(self, grad_output)")
+
+    # Optional: ``backward_array(self, grad: ndarray) -> tuple`` of ndarrays, the first-order fast path.
+    backward_array = None
 
     @classmethod
     def op_name(cls) -> str:
@@ -137,6 +147,15 @@ def _shape_error(fn: Function, inputs, err: Exception) -> Exception:
     return ValueError(f"{fn.op_name()}: invalid input of shape {shapes}: {msg}")
 
 
+def _unbroadcast_axes(gshape: tuple, shape: tuple) -> tuple[int, tuple]:
+    """How many leading dimensions broadcasting added, and the axes to sum (those and stretched 1s)."""
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
+    )
+    return lead, axes
+
+
 def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     """Sum ``grad`` down to ``shape``: the backward of broadcasting, shared by every op.
 
@@ -146,12 +165,20 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     gshape = grad._data.shape
     if gshape == shape:
         return grad
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
-    )
+    lead, axes = _unbroadcast_axes(gshape, shape)
     if axes:
         grad = grad.sum(dim=axes, keepdim=True)
     if lead or grad._data.shape != shape:
         grad = grad.reshape(shape)
     return grad
+
+
+def unbroadcast_array(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """:func:`unbroadcast` on a plain array, for ``backward_array`` fast paths."""
+    gshape = np.shape(grad)
+    if gshape == shape:
+        return grad
+    _, axes = _unbroadcast_axes(gshape, shape)
+    if axes:
+        grad = np.sum(grad, axis=axes, keepdims=True)
+    return np.reshape(grad, shape)

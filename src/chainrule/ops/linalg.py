@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, _binary_args
-from .function import Function, unbroadcast
+from .function import Function, unbroadcast, unbroadcast_array
 
 
 class Matmul(Function):
@@ -37,6 +37,21 @@ class Matmul(Function):
             ga = unbroadcast(g @ b2.mT, sa2).reshape(sa)
         if b.requires_grad:
             gb = unbroadcast(a2.mT @ g, sb2).reshape(sb)
+        return ga, gb
+
+    def backward_array(self, grad):
+        a, b = self.inputs
+        A, B = a._data, b._data
+        if A.ndim == 2 and B.ndim == 2:  # transposes are views: BLAS reads them as they are
+            return (grad @ B.T if a.requires_grad else None, A.T @ grad if b.requires_grad else None)
+        A2 = A if A.ndim > 1 else A.reshape(1, -1)
+        B2 = B if B.ndim > 1 else B.reshape(-1, 1)
+        g = np.reshape(grad, np.broadcast_shapes(A2.shape[:-2], B2.shape[:-2]) + (A2.shape[-2], B2.shape[-1]))
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast_array(g @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
+        if b.requires_grad:
+            gb = unbroadcast_array(np.swapaxes(A2, -1, -2) @ g, B2.shape).reshape(B.shape)
         return ga, gb
 
 
@@ -114,6 +129,23 @@ class Linear(Function):
         if has_bias and self.inputs[2].requires_grad:
             gb = grad.sum(dim=tuple(range(grad._data.ndim - 1))) if grad._data.ndim > 1 else grad
         return (gx, gw, gb) if has_bias else (gx, gw)
+
+    def backward_array(self, grad):
+        inputs = self.inputs
+        x, weight = inputs[0], inputs[1]
+        gx = grad @ weight._data if x.requires_grad else None  # dx = dy W
+        gw = gb = None
+        if weight.requires_grad:
+            xd = x._data
+            if grad.ndim == 2:
+                gw = grad.T @ xd  # dW = dy^T x
+            else:
+                gw = grad.reshape(-1, grad.shape[-1]).T @ xd.reshape(-1, xd.shape[-1])
+        if len(inputs) == 2:
+            return gx, gw
+        if inputs[2].requires_grad:
+            gb = grad.sum(axis=tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
+        return gx, gw, gb
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 from .. import autograd
 from ..tensor import Tensor
 from .activation import _softplus_array, softplus
-from .elementwise import _floating, abs, clamp, log, relu, sigmoid, where
+from .elementwise import _floating, _stable_sigmoid, abs, clamp, log, relu, sigmoid, where
 from .function import Function
 from .indexing import gather
 from .reduce import log_softmax, softmax
@@ -130,6 +130,35 @@ class CrossEntropy(Function):
             gt = g * local
         return gx, gt
 
+    def backward_array(self, grad):
+        g = self._upstream_array(grad, self.probs.ndim)
+        if len(self.inputs) == 1:
+            coef = self.coef
+            return ((self.probs * coef.sum(axis=self.axis, keepdims=True) - coef) * g,)
+        logits, target = self.inputs
+        coef = self._target_coef(target._data)
+        gx = gt = None
+        if logits.requires_grad:
+            gx = g * (self.probs * coef.sum(axis=self.axis, keepdims=True) - coef)
+        if target.requires_grad:
+            local = _log_softmax_array(logits._data, self.axis) * (-(1.0 - self.eps))
+            if self.class_weight is not None:
+                local = local * self.class_weight
+            gt = g * local
+        return gx, gt
+
+    def _upstream_array(self, grad, ndim: int):
+        if self.reduction == "none":
+            return np.expand_dims(grad, self.axis)
+        g = grad * self.scale if self.reduction == "mean" else grad
+        return np.reshape(g, (1,) * ndim)
+
+
+def _log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted
+
 
 def _class_weight(weight, num_classes: int, axis: int, ndim: int, dtype, op: str):
     if weight is None:
@@ -202,8 +231,8 @@ def cross_entropy(
     axis = _class_axis(x, op)
     num_classes = x._data.shape[axis]
     dtype = x._data.dtype
-    w = _class_weight(weight, num_classes, axis, x._data.ndim, dtype, op)
     t_arr = target._data if isinstance(target, Tensor) else np.asarray(target)
+    w = _class_weight(weight, num_classes, axis, x._data.ndim, dtype, op)
 
     if t_arr.dtype.kind == "f":
         if ignore_index != -100:
@@ -353,6 +382,20 @@ class BinaryCrossEntropyWithLogits(Function):
                 gx = g * ((1.0 - t) - (1.0 + (pw - 1.0) * t) * sigmoid(-x))
         if t.requires_grad:
             gt = g * (-x) if pw is None else g * ((pw - 1.0) * softplus(-x) - x)
+        return gx, gt
+
+    def backward_array(self, grad):
+        x, t = self.inputs[0]._data, self.inputs[1]._data
+        g = grad if self.weight is None else grad * self.weight
+        pw = self.pos_weight
+        gx = gt = None
+        if self.inputs[0].requires_grad:
+            if pw is None:
+                gx = g * (_stable_sigmoid(x) - t)
+            else:
+                gx = g * ((1.0 - t) - (1.0 + (pw - 1.0) * t) * _stable_sigmoid(-x))
+        if self.inputs[1].requires_grad:
+            gt = g * (-x) if pw is None else g * ((pw - 1.0) * _softplus_array(-x) - x)
         return gx, gt
 
 

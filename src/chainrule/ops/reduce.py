@@ -52,6 +52,13 @@ def _spread(grad: Tensor, shape: tuple, axes, keepdim: bool) -> Tensor:
     return grad.expand(shape)
 
 
+def _spread_array(grad: np.ndarray, shape: tuple, axes, keepdim: bool) -> np.ndarray:
+    """:func:`_spread` on a plain array (a read-only broadcast view, as ``expand`` gives)."""
+    if not keepdim:
+        grad = np.reshape(grad, _kept_shape(shape, axes))
+    return np.broadcast_to(grad, shape)
+
+
 class Sum(Function):
     __slots__ = ("axes", "keepdim")
 
@@ -63,6 +70,9 @@ class Sum(Function):
 
     def backward(self, grad):
         return (_spread(grad, self.inputs[0]._data.shape, self.axes, self.keepdim),)
+
+    def backward_array(self, grad):
+        return (_spread_array(grad, self.inputs[0]._data.shape, self.axes, self.keepdim),)
 
 
 class Mean(Function):
@@ -78,6 +88,11 @@ class Mean(Function):
         shape = self.inputs[0]._data.shape
         count = int(np.prod([shape[i] for i in self.axes])) if self.axes is not None else int(np.prod(shape))
         return (_spread(grad / float(builtins.max(count, 1)), shape, self.axes, self.keepdim),)
+
+    def backward_array(self, grad):
+        shape = self.inputs[0]._data.shape
+        count = int(np.prod([shape[i] for i in self.axes])) if self.axes is not None else int(np.prod(shape))
+        return (_spread_array(grad / float(builtins.max(count, 1)), shape, self.axes, self.keepdim),)
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
@@ -315,6 +330,10 @@ class Softmax(Function):
         # d softmax: s * (g - sum(g * s))
         return (out * (grad - (grad * out).sum(dim=self.axis, keepdim=True)),)
 
+    def backward_array(self, grad):
+        out = self.output._data
+        return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
+
 
 class LogSoftmax(Function):
     __slots__ = ("axis",)
@@ -331,6 +350,9 @@ class LogSoftmax(Function):
     def backward(self, grad):
         # d log_softmax: g - softmax * sum(g)
         return (grad - exp(self.output) * grad.sum(dim=self.axis, keepdim=True),)
+
+    def backward_array(self, grad):
+        return (grad - np.exp(self.output._data) * grad.sum(axis=self.axis, keepdims=True),)
 
 
 def _softmax_axis(x: Tensor, dim, op: str) -> int:

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..tensor import Tensor, _check_dim, result_type
-from .function import Function, unbroadcast
+from .function import Function, unbroadcast, unbroadcast_array
 
 _wrap = Tensor._wrap
 
@@ -41,6 +41,9 @@ class Reshape(Function):
 
     def backward(self, grad):
         return (grad.reshape(self.inputs[0]._data.shape),)
+
+    def backward_array(self, grad):
+        return (np.reshape(grad, self.inputs[0]._data.shape),)
 
 
 def reshape(input: Tensor, *shape) -> Tensor:
@@ -113,6 +116,9 @@ class Permute(Function):
     def backward(self, grad):
         return (grad.permute(tuple(np.argsort(self.dims))),)
 
+    def backward_array(self, grad):
+        return (np.transpose(grad, np.argsort(self.dims)),)
+
 
 def permute(input: Tensor, *dims) -> Tensor:
     dims = _sizes(dims, "permute")
@@ -160,6 +166,9 @@ class Expand(Function):
 
     def backward(self, grad):
         return (unbroadcast(grad, self.inputs[0]._data.shape),)
+
+    def backward_array(self, grad):
+        return (unbroadcast_array(grad, self.inputs[0]._data.shape),)
 
 
 def expand(input: Tensor, *sizes) -> Tensor:
