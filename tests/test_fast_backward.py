@@ -107,7 +107,7 @@ def test_first_order_backward_does_not_call_the_tensor_backward(monkeypatch):
     def refuse(self, grad):
         raise AssertionError("the Tensor-op backward ran in a first-order backward")
 
-    for cls in (linalg.Linear, loss.CrossEntropy, cr.ops.elementwise.Relu):
+    for cls in (linalg.Linear, loss.ClassIndexCrossEntropy, cr.ops.elementwise.Relu):
         monkeypatch.setattr(cls, "backward", refuse)
     cr.manual_seed(0)
     model = cr.nn.MLP([4, 8, 3])
@@ -116,3 +116,33 @@ def test_first_order_backward_does_not_call_the_tensor_backward(monkeypatch):
     assert all(p.grad is not None and np.isfinite(p.grad.numpy()).all() for p in model.parameters())
     with pytest.raises(AssertionError, match="Tensor-op backward"):
         F.cross_entropy(model(x), cr.tensor([0, 2, 1, 1, 0])).backward(create_graph=True)
+
+
+def test_fused_class_index_cross_entropy_equals_the_general_node():
+    """No weight, no smoothing, mean: the fused node; all-ones weights force the general one."""
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((7, 4)).astype(np.float32) * 3
+    for target, ignore in (([0, 3, 1, 1, 2, 0, 3], -100), ([0, 3, -100, 1, 2, -100, 3], -100),
+                           ([0, 3, 1, 1, 2, 0, 3], 1)):
+        t = cr.tensor(target)
+        x1, x2 = cr.tensor(logits, requires_grad=True), cr.tensor(logits, requires_grad=True)
+        fused = F.cross_entropy(x1, t, ignore_index=ignore)
+        general = F.cross_entropy(x2, t, weight=cr.ones(4), ignore_index=ignore)
+        assert type(fused._node).__name__ == "ClassIndexCrossEntropy"
+        assert type(general._node).__name__ == "CrossEntropy"
+        assert fused.dtype == cr.float32
+        np.testing.assert_allclose(fused.item(), general.item(), rtol=1e-6)
+        fused.backward()
+        general.backward()
+        np.testing.assert_allclose(x1.grad.numpy(), x2.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_fused_cross_entropy_keeps_its_own_copy_of_the_targets():
+    x = cr.tensor([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]], requires_grad=True)
+    target = np.array([1, 2])
+    loss = F.cross_entropy(x, cr.from_numpy(target))
+    target[:] = 0  # changing the caller's array after the forward must not change the gradient
+    loss.backward()
+    e = np.exp(x.detach().numpy())
+    softmax = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(x.grad.numpy(), (softmax - np.eye(3)[[1, 2]]) / 2, rtol=1e-6)

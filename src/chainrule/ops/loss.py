@@ -160,6 +160,72 @@ def _log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
     return shifted
 
 
+class ClassIndexCrossEntropy(Function):
+    """cross_entropy's common case as one node: 2-D logits, class indices, no class weight, no label
+    smoothing, the mean over the targets that are not ignored.
+
+    loss = 1/N sum_n (logsumexp(x_n) - x_n[y_n]);  d loss / d x_n = (softmax(x_n) - onehot(y_n)) / N,
+    N the number of counted targets (the rows of ignored ones get zero). The forward keeps the softmax
+    for the first-order backward.
+    """
+
+    __slots__ = ("target", "valid", "scale", "probs")
+    saves = (0,)
+
+    def __init__(self, target: np.ndarray, valid: np.ndarray | None, scale: float):
+        # target: a class index per row (0 where ignored); valid: which rows count (None: all)
+        self.target, self.valid, self.scale = target, valid, scale
+
+    def forward(self, logits):
+        shift = np.max(logits, axis=1, keepdims=True)
+        if not np.isfinite(shift).all():
+            shift = np.where(np.isfinite(shift), shift, 0)
+        shifted = logits - shift
+        probs = np.exp(shifted)
+        total = np.sum(probs, axis=1, keepdims=True)
+        probs /= total
+        self.probs = probs
+        per_sample = np.log(total[:, 0]) - shifted[np.arange(len(self.target)), self.target]
+        if self.valid is not None:
+            per_sample = np.where(self.valid, per_sample, 0)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(np.sum(per_sample) * self.scale, dtype=logits.dtype)
+
+    def _onehot(self) -> np.ndarray:
+        """onehot(y), rows of ignored targets zero."""
+        onehot = np.zeros_like(self.probs)
+        onehot[np.arange(len(self.target)), self.target] = 1.0
+        if self.valid is not None:
+            onehot *= self.valid[:, None]
+        return onehot
+
+    def backward(self, grad):
+        probs = softmax(self.inputs[0], 1)
+        if self.valid is not None:
+            probs = probs * _wrap(self.valid[:, None].astype(self.probs.dtype))
+        return ((grad * self.scale) * (probs - _wrap(self._onehot())),)
+
+    def backward_array(self, grad):
+        delta = self.probs.copy()
+        delta[np.arange(len(self.target)), self.target] -= 1.0
+        if self.valid is not None:
+            delta *= self.valid[:, None]
+        delta *= grad * self.scale
+        return (delta,)
+
+
+def _class_index_cross_entropy(x: Tensor, target: np.ndarray, ignore_index: int) -> Tensor:
+    """The fused node for (N, C) logits and N class indices; range checks in two reductions."""
+    n, num_classes = x._data.shape
+    lo, hi = int(target.min()), int(target.max())
+    if lo >= 0 and hi < num_classes and not (lo <= ignore_index <= hi and (target == ignore_index).any()):
+        return ClassIndexCrossEntropy(target.copy(), None, 1.0 / n).apply(x)
+    valid = _check_indices(target, num_classes, ignore_index, "cross_entropy")
+    count = int(np.count_nonzero(valid))
+    scale = 1.0 / count if count else float("nan")
+    return ClassIndexCrossEntropy(np.where(valid, target, 0), valid, scale).apply(x)
+
+
 def _class_weight(weight, num_classes: int, axis: int, ndim: int, dtype, op: str):
     if weight is None:
         return None
@@ -232,6 +298,9 @@ def cross_entropy(
     num_classes = x._data.shape[axis]
     dtype = x._data.dtype
     t_arr = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if (weight is None and not label_smoothing and reduction == "mean" and x._data.ndim == 2
+            and t_arr.dtype.kind in "iu" and t_arr.shape == x._data.shape[:1] and t_arr.size):
+        return _class_index_cross_entropy(x, t_arr, ignore_index)
     w = _class_weight(weight, num_classes, axis, x._data.ndim, dtype, op)
 
     if t_arr.dtype.kind == "f":
