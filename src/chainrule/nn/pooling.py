@@ -47,8 +47,6 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:
         super().__init__()
-        if return_indices:
-            raise NotImplementedError(f"{type(self).__name__}: return_indices=True is not supported")
         self.kernel_size = _arg(kernel_size)
         self.stride = self.kernel_size if stride is None else _arg(stride)
         self.padding, self.dilation = _arg(padding), _arg(dilation)
@@ -56,7 +54,7 @@ class _MaxPoolNd(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return _named(self, self._fn, _as_input(input), self.kernel_size, self.stride, self.padding,
-                      self.dilation, self.ceil_mode)
+                      self.dilation, self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -65,7 +63,7 @@ class _MaxPoolNd(Module):
     def get_config(self) -> dict:
         return make_config(self, kernel_size=_jsonable(self.kernel_size), stride=_jsonable(self.stride),
                            padding=_jsonable(self.padding), dilation=_jsonable(self.dilation),
-                           ceil_mode=self.ceil_mode)
+                           return_indices=self.return_indices, ceil_mode=self.ceil_mode)
 
 
 @register_config

@@ -241,11 +241,27 @@ def _from_2d(y: Tensor, spatial: int) -> Tensor:
 
 
 # ---- functional forms ----------------------------------------------------------------------------
+def _input_positions(geom: _Geometry, offsets: np.ndarray, in_shape: tuple) -> np.ndarray:
+    """PyTorch's pooling indices: for each output, the flat position (row * W + col) in its input plane
+    of the entry that won the window, from the winning kernel offset k = p * kw + q."""
+    (pt, _), (pl, _) = geom.padding
+    (_, kw), (sh, sw), (dh, dw) = geom.kernel, geom.stride, geom.dilation
+    ho, wo = offsets.shape[-2:]
+    p, q = np.divmod(offsets.astype(np.int64), kw)
+    rows = np.arange(ho).reshape(-1, 1) * sh + p * dh - pt
+    cols = np.arange(wo) * sw + q * dw - pl
+    return rows * in_shape[-1] + cols
+
+
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
-    if return_indices:
-        raise NotImplementedError(f"{op}: return_indices=True is not supported")
     geom, _, _ = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, spatial, op)
-    return _from_2d(MaxPool2d(geom).apply(_as_2d(x, spatial)), spatial)
+    x2 = _as_2d(x, spatial)
+    pool = MaxPool2d(geom)
+    out = _from_2d(pool.apply(x2), spatial)
+    if not return_indices:
+        return out
+    indices = Tensor._wrap(_input_positions(geom, pool.indices, x2.shape))
+    return out, _from_2d(indices, spatial)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
