@@ -57,7 +57,7 @@ from .tensor import Tensor, result_type
 # isort: split
 # The layers above the core (they build on it, so they are imported after it).
 from . import data, io, models, nn, optim, viz  # noqa: E402
-from .io import load, load_model, save  # noqa: E402
+from .io import export_onnx, load, load_model, save  # noqa: E402
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict  # noqa: E402
 from .viz.gradcheck import gradcheck_model  # noqa: E402
 
