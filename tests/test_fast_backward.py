@@ -146,3 +146,18 @@ def test_fused_cross_entropy_keeps_its_own_copy_of_the_targets():
     e = np.exp(x.detach().numpy())
     softmax = e / e.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(x.grad.numpy(), (softmax - np.eye(3)[[1, 2]]) / 2, rtol=1e-6)
+
+
+def test_linear_output_is_its_own_array_so_in_place_ops_record_normally():
+    """Linear computes y = (W x^T)^T into a column-major array: not a view, so y += 1 is allowed."""
+    layer = cr.nn.Linear(3, 2).double()
+    x = cr.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    y = layer(x)
+    assert y._data.base is None and y._data.flags.f_contiguous
+    y += 1.0
+    (y * y).sum().backward()
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    expected = 2 * (x.detach().numpy() @ w.T + b + 1.0)
+    np.testing.assert_allclose(x.grad.numpy(), expected @ w, rtol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), expected.T @ x.detach().numpy(), rtol=1e-12)
+    assert layer.weight.grad._data.flags.c_contiguous

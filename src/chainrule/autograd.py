@@ -136,7 +136,7 @@ def _as_grad(t: Tensor, g, what: str) -> Tensor:
 
 def _as_tuple(node, grads) -> tuple:
     """Accept a lone gradient (or None) from a one-input op's backward; refuse a wrong count."""
-    if grads is None or isinstance(grads, (Tensor, np.ndarray)):
+    if grads is None or isinstance(grads, (Tensor, np.ndarray, np.generic)):
         grads = (grads,)
     grads = tuple(grads)
     if len(grads) != len(node.parents):
@@ -155,22 +155,16 @@ def _node_grads(node, g, arrays: bool) -> tuple:
     Otherwise ``backward`` runs on Tensors, recording the graph of the backward pass itself.
     """
     if not arrays:
-        grads = node.backward(g)
-    elif node.backward_array is not None:
-        grads = node.backward_array(g)
-    else:
-        grads = node.backward(Tensor._wrap(g))
-        grads = tuple([None if gi is None else gi._data for gi in _as_tuple(node, grads)])
-    if type(grads) is not tuple or len(grads) != len(node.parents):
-        grads = _as_tuple(node, grads)
-    return grads
+        return node.backward(g)
+    if node.backward_array is not None:
+        return node.backward_array(g)
+    grads = node.backward(Tensor._wrap(g))
+    return tuple([None if gi is None else gi._data for gi in _as_tuple(node, grads)])
 
 
 def _cast(g, dtype):
     """``g`` (a Tensor or an ndarray) in the dtype of the input it flows into."""
-    if type(g) is Tensor:
-        return g if g._data.dtype == dtype else g.to(dtype)
-    return g if g.dtype == dtype else g.astype(dtype)
+    return g.to(dtype) if type(g) is Tensor else g.astype(dtype)
 
 
 def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
@@ -216,11 +210,16 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                     found[id(wanted_nodes[node])] = g
                 if node.saves or node.save_output:
                     _check_versions(node)
-                grads = _node_grads(node, g, arrays)
+                fast = node.backward_array if arrays else None
+                grads = fast(g) if fast is not None else _node_grads(node, g, arrays)
+                if type(grads) is not tuple or len(grads) != len(node.parents):
+                    grads = _as_tuple(node, grads)
             for t, parent, gi in zip(node.inputs, node.parents, grads):
                 if parent is not None:
                     if gi is not None:
-                        gi = _cast(gi, t._data.dtype)
+                        dt = t._data.dtype
+                        if gi.dtype is not dt and gi.dtype != dt:  # an ndarray's or a Tensor's dtype
+                            gi = _cast(gi, dt)
                         prev_g = node_grads.get(parent)
                         node_grads[parent] = gi if prev_g is None else prev_g + gi
                     n = deps[parent] - 1
@@ -228,7 +227,9 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                     if n == 0:
                         ready.append(parent)
                 elif gi is not None and t.requires_grad and t._node is None:
-                    gi = _cast(gi, t._data.dtype)
+                    dt = t._data.dtype
+                    if gi.dtype is not dt and gi.dtype != dt:
+                        gi = _cast(gi, dt)
                     key = id(t)
                     prev_g = leaf_grads.get(key)
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
@@ -273,12 +274,11 @@ def backward(
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool, handed: set) -> None:
     if t.grad is None:
-        if not create_graph:
+        if not create_graph:  # g was wrapped by _run for this leaf alone; its array may be shared
             a = g._data
             if a.base is not None or not a.flags.writeable or id(a) in handed or g._node is not None:
-                a = a.copy()
-            handed.add(id(a))
-            g = Tensor._wrap(a)
+                g = Tensor._wrap(a.copy())
+            handed.add(id(g._data))
         t.grad = g
         return
     old = t.grad
