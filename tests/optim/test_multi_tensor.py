@@ -1,6 +1,7 @@
 """Adam's whole-group update (one set of ufunc calls for a small group's concatenated parameters)
 gives bitwise the per-parameter result, keeps every ``p._data`` the same array, and hands over to the
-per-parameter code whenever a step does not qualify."""
+per-parameter code whenever a step does not qualify. SGD's chunked update of big parameters gives
+bitwise the one-pass result."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.optim import adam
+from chainrule.optim import adam, optimizer
 
 
 def _model_and_batches(seed=0):
@@ -99,3 +100,28 @@ def test_large_groups_and_other_options_go_parameter_by_parameter(monkeypatch):
         opt.step()
         assert not opt.__dict__.get("_flat")
         assert all(opt.state[p]["step"] == 1 for p in model.parameters())
+
+
+@pytest.mark.parametrize("options", [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True),
+], ids=["plain", "momentum", "dampening-decay", "nesterov-maximize"])
+def test_sgd_chunked_update_of_a_big_parameter_is_bitwise_the_one_pass_update(monkeypatch, options):
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((3 * 2**15 + 5,)).astype(np.float32).reshape(-1, 1)
+    grads = [rng.standard_normal(start.shape).astype(np.float32) for _ in range(3)]
+
+    def train(chunk):
+        monkeypatch.setattr(optimizer, "_CHUNK", chunk)
+        w = cr.nn.Parameter(cr.tensor(start.copy()))
+        opt = cr.optim.SGD([w], **options)
+        for g in grads:
+            w.grad = cr.tensor(g)
+            opt.step()
+        return w.detach().numpy()
+
+    chunked, whole = train(2**15), train(2**30)
+    np.testing.assert_array_equal(chunked, whole)
+    assert not np.array_equal(whole, start)

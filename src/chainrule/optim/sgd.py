@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, in_chunks
 
 
 class SGD(Optimizer):
@@ -63,45 +63,54 @@ class SGD(Optimizer):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            options = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
+                       group["nesterov"], group["maximize"])
+            momentum = group["momentum"]
             for p, grad in self._params_with_grad(group):
                 theta = p._data
-                d = grad
-                if weight_decay != 0 or maximize:
-                    d = self._workspace(theta, 0)
-                    if weight_decay != 0:
-                        np.multiply(theta, weight_decay, out=d)
-                        if maximize:
-                            np.subtract(d, grad, out=d)
-                        else:
-                            np.add(d, grad, out=d)
-                    else:
-                        np.negative(grad, out=d)
+                buf, first = None, False
                 if momentum != 0:
                     state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        state["momentum_buffer"] = buf = Tensor._wrap(d.copy())
-                        b = buf._data
-                    else:
-                        b = buf._data
-                        b *= momentum
-                        if dampening == 0:
-                            b += d
-                        else:
-                            w = self._workspace(theta, 1)
-                            np.multiply(d, 1 - dampening, out=w)
-                            b += w
-                    if nesterov:
-                        w = self._workspace(theta, 1)
-                        np.multiply(b, momentum, out=w)
-                        w += d
-                        d = w
-                    else:
-                        d = b
-                step = self._workspace(theta, 1)  # may alias d (nesterov): elementwise, so that is fine
-                np.multiply(d, -lr, out=step)
-                theta += step
+                    if state.get("momentum_buffer") is None:
+                        state["momentum_buffer"] = Tensor._wrap(np.empty_like(theta))
+                        first = True
+                    buf = state["momentum_buffer"]._data
+                arrays = (theta, grad, buf, self._workspace(theta, 0), self._workspace(theta, 1))
+                in_chunks(_sgd_update, arrays, first, *options)
                 self._updated(p)
         return loss
+
+
+def _sgd_update(theta, grad, buf, work0, work1, first, lr, momentum, dampening, weight_decay, nesterov,
+                maximize) -> None:
+    """Update ``theta`` (and the momentum buffer) in place, elementwise, so it may be given matching
+    chunks of the arrays (see ``in_chunks``). ``first``: the buffer is new."""
+    d = grad
+    if weight_decay != 0 or maximize:
+        d = work0
+        if weight_decay != 0:
+            np.multiply(theta, weight_decay, out=d)
+            if maximize:
+                np.subtract(d, grad, out=d)
+            else:
+                np.add(d, grad, out=d)
+        else:
+            np.negative(grad, out=d)
+    if momentum != 0:
+        if first:
+            np.copyto(buf, d)  # PyTorch: the first buffer is the gradient itself
+        else:
+            buf *= momentum
+            if dampening == 0:
+                buf += d
+            else:
+                np.multiply(d, 1 - dampening, out=work1)
+                buf += work1
+        if nesterov:
+            np.multiply(buf, momentum, out=work1)
+            work1 += d
+            d = work1
+        else:
+            d = buf
+    np.multiply(d, -lr, out=work1)  # may alias d (nesterov): elementwise, so that is fine
+    theta += work1
