@@ -72,12 +72,17 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         x = _as_input(input)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        shape = x._data.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(
                 f"{self.layer_name} ({self.extra_repr()}): got input of shape {tuple(x.shape)}, expected "
                 f"shape (..., {self.in_features}) to match its weight of shape {tuple(self.weight.shape)}"
             )
-        return linear(x, self.weight, self.bias)
+        # read the registry directly (attribute access goes through Module.__getattr__, a few us a step)
+        params = self._parameters
+        weight = params["weight"] if "weight" in params else self.weight
+        bias = params["bias"] if "bias" in params else self.bias
+        return linear(x, weight, bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

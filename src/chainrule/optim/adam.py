@@ -37,6 +37,15 @@ def _check_adam_options(lr, betas, eps, weight_decay) -> None:
 _FLAT_MAX_NUMEL = 1 << 16
 
 
+def _bias_corrections(lr: float, beta1: float, beta2: float, eps: float, t: int) -> tuple[float, float]:
+    """The step as -scale m / (sqrt(v) + eps_scaled): one pass fewer than dividing sqrt(v) by c.
+
+    lr/(1 - beta1^t) m / (sqrt(v)/c + eps) = lr c/(1 - beta1^t) m / (sqrt(v) + eps c), c = sqrt(1 - beta2^t).
+    """
+    c = math.sqrt(1 - beta2**t)
+    return -lr * c / (1 - beta1**t), eps * c
+
+
 class _FlatGroup:
     """Flat moment buffers for one param group, with per-parameter views of them and of the scratch."""
 
@@ -160,11 +169,11 @@ class Adam(Optimizer):
         np.multiply(g, g, out=w)
         w *= 1 - beta2
         v += w
+        scale, eps_scaled = _bias_corrections(lr, beta1, beta2, eps, t)
         np.sqrt(v, out=w)
-        w /= math.sqrt(1 - beta2**t)
-        w += eps
+        w += eps_scaled
         np.divide(m, w, out=w)
-        w *= -(lr / (1 - beta1**t))
+        w *= scale
         decay = 1 - lr * group["weight_decay"]  # AdamW's theta <- theta (1 - lr lambda); 1 for Adam
         for p, step in zip(params, flat.work_views):
             if decay != 1:
@@ -208,12 +217,11 @@ class Adam(Optimizer):
                 np.maximum(v_hat, v, out=v_hat)
             else:
                 v_hat = v
-            step_size = lr / (1 - beta1**t)
+            scale, eps_scaled = _bias_corrections(lr, beta1, beta2, eps, t)
             np.sqrt(v_hat, out=w)
-            w /= math.sqrt(1 - beta2**t)
-            w += eps
+            w += eps_scaled
             np.divide(m, w, out=w)
-            w *= -step_size
+            w *= scale
             theta += w
             self._updated(p)
 
