@@ -292,19 +292,8 @@ class PowScalar(Function):
     def forward(self, a):
         return a**self.p
 
-    def backward(self, grad):
-        (a,) = self.inputs
-        p = self.p
-        if p == 0:
-            return (grad * 0.0,)
-        if p == 1:
-            return (grad,)
-        if p == 2:
-            return (grad * 2.0 * a,)
-        return (grad * p * a ** (p - 1),)  # d/da a^p = p a^(p-1)
-
-    def backward_array(self, grad):
-        a = self.inputs[0]._data
+    def _rule(self, grad, a):
+        """d/da a^p = p a^(p-1), for Tensors (backward) and ndarrays (backward_array) alike."""
         p = self.p
         if p == 0:
             return (grad * 0.0,)
@@ -313,6 +302,12 @@ class PowScalar(Function):
         if p == 2:
             return (grad * 2.0 * a,)
         return (grad * p * a ** (p - 1),)
+
+    def backward(self, grad):
+        return self._rule(grad, self.inputs[0])
+
+    def backward_array(self, grad):
+        return self._rule(grad, self.inputs[0]._data)
 
 
 class RPowScalar(Function):

@@ -46,6 +46,25 @@ def _bias_corrections(lr: float, beta1: float, beta2: float, eps: float, t: int)
     return -lr * c / (1 - beta1**t), eps * c
 
 
+def _update_moments(g, m, v, work, beta1: float, beta2: float) -> None:
+    """m += (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2, in place (``work`` is scratch)."""
+    np.subtract(g, m, out=work)
+    work *= 1 - beta1
+    m += work
+    v *= beta2
+    np.multiply(g, g, out=work)
+    work *= 1 - beta2
+    v += work
+
+
+def _step_into(out, m, v_hat, scale: float, eps_scaled: float) -> None:
+    """out = scale m / (sqrt(v_hat) + eps_scaled): the change to add to theta."""
+    np.sqrt(v_hat, out=out)
+    out += eps_scaled
+    np.divide(m, out, out=out)
+    out *= scale
+
+
 class _FlatGroup:
     """Flat moment buffers for one param group, with per-parameter views of them and of the scratch."""
 
@@ -160,20 +179,10 @@ class Adam(Optimizer):
             np.copyto(g, p.grad._data)
             state["step"] = t
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        g, m, v, w = flat.grad, flat.exp_avg, flat.exp_avg_sq, flat.work
-        # the per-parameter update below, on the concatenation
-        np.subtract(g, m, out=w)
-        w *= 1 - beta1
-        m += w
-        v *= beta2
-        np.multiply(g, g, out=w)
-        w *= 1 - beta2
-        v += w
-        scale, eps_scaled = _bias_corrections(lr, beta1, beta2, eps, t)
-        np.sqrt(v, out=w)
-        w += eps_scaled
-        np.divide(m, w, out=w)
-        w *= scale
+        m, v, w = flat.exp_avg, flat.exp_avg_sq, flat.work
+        # the per-parameter update (_step_each), on the concatenation
+        _update_moments(flat.grad, m, v, w, beta1, beta2)
+        _step_into(w, m, v, *_bias_corrections(lr, beta1, beta2, eps, t))
         decay = 1 - lr * group["weight_decay"]  # AdamW's theta <- theta (1 - lr lambda); 1 for Adam
         for p, step in zip(params, flat.work_views):
             if decay != 1:
@@ -202,14 +211,7 @@ class Adam(Optimizer):
                     g = np.add(g, decay, out=self._workspace(theta, 0))
             m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
             w = self._workspace(theta, 1)
-            # m += (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2
-            np.subtract(g, m, out=w)
-            w *= 1 - beta1
-            m += w
-            v *= beta2
-            np.multiply(g, g, out=w)
-            w *= 1 - beta2
-            v += w
+            _update_moments(g, m, v, w, beta1, beta2)
             if amsgrad:
                 if "max_exp_avg_sq" not in state:
                     state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(theta))
@@ -217,11 +219,7 @@ class Adam(Optimizer):
                 np.maximum(v_hat, v, out=v_hat)
             else:
                 v_hat = v
-            scale, eps_scaled = _bias_corrections(lr, beta1, beta2, eps, t)
-            np.sqrt(v_hat, out=w)
-            w += eps_scaled
-            np.divide(m, w, out=w)
-            w *= scale
+            _step_into(w, m, v_hat, *_bias_corrections(lr, beta1, beta2, eps, t))
             theta += w
             self._updated(p)
 
