@@ -161,3 +161,16 @@ def test_linear_output_is_its_own_array_so_in_place_ops_record_normally():
     np.testing.assert_allclose(x.grad.numpy(), expected @ w, rtol=1e-12)
     np.testing.assert_allclose(layer.weight.grad.numpy(), expected.T @ x.detach().numpy(), rtol=1e-12)
     assert layer.weight.grad._data.flags.c_contiguous
+
+
+def test_a_subclass_that_rewrites_backward_does_not_inherit_the_fast_path():
+    from chainrule.ops.elementwise import Relu
+
+    class HalfRelu(Relu):  # same forward, a different (made-up) derivative
+        def backward(self, grad):
+            return (grad * 0.5,)
+
+    x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    HalfRelu().apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.5, 0.5])
+    assert HalfRelu.backward_array is None and Relu.backward_array is not None

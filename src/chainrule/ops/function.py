@@ -66,6 +66,12 @@ class Function:
     # Optional: ``backward_array(self, grad: ndarray) -> tuple`` of ndarrays, the first-order fast path.
     backward_array = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass that rewrites backward but not the fast path must not inherit a stale fast path.
+        if "backward" in cls.__dict__ and "backward_array" not in cls.__dict__:
+            cls.backward_array = None
+
     @classmethod
     def op_name(cls) -> str:
         """The op's name in messages: ``mul`` for both ``Mul`` and its Python-number form ``MulScalar``."""
