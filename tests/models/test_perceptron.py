@@ -30,7 +30,8 @@ def test_perceptron_converges_within_the_novikoff_bound(labels):
 
 def test_perceptron_update_rule_is_w_plus_eta_times_error_times_x():
     # One mistake on the first example from w = 0: w <- 0 + eta (y - y_hat) x with y_hat = low class.
-    p = Perceptron(lr=0.5, max_epochs=1).fit([[2.0, 3.0]], [1])
+    with pytest.warns(ConvergenceWarning):  # one epoch, one mistake: not converged yet
+        p = Perceptron(lr=0.5, max_epochs=1).fit([[2.0, 3.0]], [1])
     # y_hat = -1 (score 0 is not > 0), so the step is 0.5 * (1 - (-1)) = 1
     np.testing.assert_allclose(p.coef_, [2.0, 3.0])
     assert p.intercept_ == 1.0
