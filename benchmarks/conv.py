@@ -21,27 +21,12 @@ import time
 import timeit
 
 import numpy as np
+from _harness import blas_threads  # noqa: E402  (benchmarks/ is the script's folder)
 
 import chainrule as cr
 import chainrule.nn.functional as F
 
 BATCH = 64
-
-
-def _blas_threads() -> int:
-    """The number of threads NumPy's BLAS uses (so PyTorch can be given the same)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            return int(os.environ[var])
-    return os.cpu_count() or 1
 
 
 def _data():
@@ -134,7 +119,7 @@ def run(threads: int, repeat: int, number: int) -> None:
     try:
         limit = _limit_blas(threads)
     except ImportError:
-        if threads != _blas_threads():
+        if threads != blas_threads():
             print(f"(threadpoolctl is not installed: cannot run with {threads} BLAS threads)")
             return
         limit = None
@@ -175,7 +160,7 @@ def main(argv=None) -> None:
     parser.add_argument("--wait", type=float, default=30.0,
                         help="seconds to wait at most for a quiet machine before each run (0: don't)")
     args = parser.parse_args(argv)
-    counts = args.threads or sorted({1, _blas_threads()})
+    counts = args.threads or sorted({1, blas_threads()})
     for threads in counts:
         if args.wait > 0:
             from _harness import wait_for_quiet  # benchmarks/_harness.py, beside this script

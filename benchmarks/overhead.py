@@ -35,24 +35,9 @@ if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]):
         os.environ[_var] = _threads_from_argv(sys.argv[1:])
 
 import numpy as np  # noqa: E402
+from _harness import blas_threads  # noqa: E402  (benchmarks/ is the script's folder)
 
 import chainrule as cr  # noqa: E402
-
-
-def _blas_threads() -> int:
-    """The number of threads NumPy's BLAS uses (so PyTorch can be given the same)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            return int(os.environ[var])
-    return os.cpu_count() or 1
 
 
 def _chain(lib, x):
@@ -104,7 +89,7 @@ def _torch_cases():
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(_blas_threads())
+    torch.set_num_threads(blas_threads())
     return _cases(torch, lambda a, b: a.detach() @ b.detach())
 
 
@@ -141,7 +126,7 @@ def main(argv=None) -> None:
         "mlp": "(b) 10x matmul+relu, 256x256 float32",
         "matmul": "    for scale: one bare 256x256 matmul",
     }
-    print(f"BLAS threads: {_blas_threads()}")
+    print(f"BLAS threads: {blas_threads()}")
     header = f"{'us per forward+backward':40s} {'chainrule':>11s}"
     if theirs:
         header += f" {'pytorch':>11s} {'ratio':>7s}"
