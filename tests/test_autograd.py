@@ -93,12 +93,53 @@ def test_backward_with_gradient_argument_for_non_scalar():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0, -6.0])
 
 
-def test_graph_can_be_walked_twice():
+def test_graph_can_be_walked_twice_with_retain_graph():
     x = cr.tensor(2.0, requires_grad=True)
     y = x**3
-    y.backward()
     y.backward(retain_graph=True)
+    y.backward()
     assert x.grad.item() == 24.0
+
+
+def test_a_second_backward_through_a_released_graph_raises_naming_retain_graph():
+    """As in PyTorch: the first backward releases the graph; walking it again is an error, not a
+    silently doubled gradient (x.grad would become 8 instead of 4)."""
+    x, y, z = (cr.tensor(v, requires_grad=True) for v in (1.0, -3.0, 4.0))
+    f = (x + y) * z
+    f.backward()
+    assert x.grad.item() == 4.0
+    with pytest.raises(RuntimeError, match=r"backward through the graph a second time: mul's saved values "
+                                           r"were released .*pass retain_graph=True"):
+        f.backward()
+    assert x.grad.item() == 4.0
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        cr.grad(f, [x])
+    q = x * 2.0  # a new graph from the same leaves is fine
+    q.backward()
+    assert x.grad.item() == 6.0
+
+
+def test_grad_releases_the_graph_unless_retained_and_create_graph_retains_it():
+    x = cr.tensor(3.0, requires_grad=True)
+    y = x**3
+    (g,) = cr.grad(y, x, create_graph=True)  # create_graph keeps the graph, as in PyTorch
+    (g2,) = cr.grad(y, x, retain_graph=True)
+    assert g.item() == g2.item() == 27.0
+    assert cr.grad(g, x)[0].item() == 18.0
+    cr.grad(y, x)
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_a_released_graph_can_still_be_drawn():
+    x, y, z = (cr.tensor(v, requires_grad=True) for v in (1.0, -3.0, 4.0))
+    f = (x + y) * z
+    f.backward()
+    from chainrule.viz.graph import build_graph
+
+    graph = build_graph(f)
+    grads = sorted(float(v.grad) for v in graph.values if v.grad is not None)
+    assert grads == [-2.0, 1.0, 4.0, 4.0, 4.0]  # z, f, q, x, y
 
 
 def test_cr_grad_returns_gradients_without_touching_dot_grad():
@@ -180,7 +221,7 @@ def test_a_10000_op_chain_backpropagates_without_recursion_error():
     y = x
     for _ in range(10_000):
         y = y * 1.0001
-    y.backward()
+    y.backward(retain_graph=True)
     assert x.grad.item() == pytest.approx(1.0001**10_000, rel=1e-9)
     (g,) = cr.grad(y, x, create_graph=True)  # the recorded backward pass is just as deep
     assert g.item() == pytest.approx(1.0001**10_000, rel=1e-9)

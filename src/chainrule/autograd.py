@@ -167,12 +167,25 @@ def _cast(g, dtype):
     return g.to(dtype) if type(g) is Tensor else g.astype(dtype)
 
 
-def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
+def _released_error(node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: trying to backward through the graph a second time: {node.op_name()}'s saved values "
+        "were released by the first backward(); pass retain_graph=True to the first backward() "
+        "(or cr.grad) to walk the graph again"
+    )
+
+
+def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: bool = True,
+         released_ok: bool = False):
     """Backpropagate from ``outputs``. Returns {id(leaf): (leaf, grad)} and {id(wanted tensor): grad}.
 
     Each node's backward runs once all its consumers have sent their gradient, which are summed:
     the chain rule for a value that feeds several ops. Without ``create_graph`` the gradients travel
     as ndarrays (see :func:`_node_grads`) and are wrapped into Tensors only at the end.
+
+    Without ``retain_graph`` every node walked is marked released, as PyTorch frees its saved
+    tensors: a second walk through it raises instead of silently adding the gradient again.
+    The node keeps its inputs, so ``cr.viz`` can still draw the graph (``released_ok``).
     """
     global _grad_enabled
     arrays = not create_graph
@@ -196,6 +209,10 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
         roots.append(node)
         node_grads[node] = g if node not in node_grads else node_grads[node] + g
     deps = _count_consumers(roots)
+    if not released_ok:
+        for node in deps:
+            if getattr(node, "_released", False):
+                raise _released_error(node)
     ready = [node for node in dict.fromkeys(roots) if deps[node] == 0]
     prev = _grad_enabled
     _grad_enabled = create_graph
@@ -214,6 +231,8 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None):
                 grads = fast(g) if fast is not None else _node_grads(node, g, arrays)
                 if type(grads) is not tuple or len(grads) != len(node.parents):
                     grads = _as_tuple(node, grads)
+            if not retain_graph:
+                node._released = True
             for t, parent, gi in zip(node.inputs, node.parents, grads):
                 if parent is not None:
                     if gi is not None:
@@ -250,7 +269,8 @@ def backward(
 ) -> None:
     """Accumulate d(tensors)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
-    ``retain_graph`` is accepted for PyTorch compatibility: graphs here can always be walked again.
+    ``retain_graph`` (default: ``create_graph``) keeps the graph walkable for another backward;
+    without it the graph is released, and a second backward through it raises, as in PyTorch.
     """
     outputs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -264,7 +284,8 @@ def backward(
                 "create the inputs with requires_grad=True (and not under cr.no_grad())"
             )
         seeds.append(_as_grad(t, g, "backward"))
-    leaf_grads, _ = _run(outputs, seeds, create_graph)
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    leaf_grads, _ = _run(outputs, seeds, create_graph, retain_graph=retain)
     # Arrays handed to a leaf's .grad must be owned by it alone: the seed, broadcast views and a
     # gradient shared by two inputs (as `a + b` sends) are copied; fresh results are kept as they are.
     handed = {id(s._data) for s in seeds}
@@ -297,11 +318,14 @@ def grad(
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
+    *,
+    _released_ok: bool = False,
 ) -> tuple:
     """Return d(outputs)/d(inputs) without touching any ``.grad``.
 
     With ``create_graph=True`` the returned gradients are themselves part of a graph, so they can be
-    differentiated again (second derivatives, Hessian-vector products).
+    differentiated again (second derivatives, Hessian-vector products). ``retain_graph`` (default:
+    ``create_graph``) keeps the graph walkable for another call, as in :func:`backward`.
 
     >>> x = cr.tensor(3.0, requires_grad=True)
     >>> (g,) = cr.grad(x ** 3, x, create_graph=True)
@@ -319,7 +343,9 @@ def grad(
         if not t.requires_grad:
             raise RuntimeError(f"grad: output {i} does not require grad and has no graph")
     seeds = [_as_grad(t, g, "grad") for t, g in zip(outs, grad_outputs)]
-    leaf_grads, found = _run(outs, seeds, create_graph, wanted=[t for t in ins if t._node is not None])
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    leaf_grads, found = _run(outs, seeds, create_graph, wanted=[t for t in ins if t._node is not None],
+                             retain_graph=retain, released_ok=_released_ok)
     result = []
     for i, t in enumerate(ins):
         g = found.get(id(t)) if t._node is not None else leaf_grads.get(id(t), (None, None))[1]

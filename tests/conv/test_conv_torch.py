@@ -6,7 +6,7 @@ run the same input and the same upstream gradient.
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -247,6 +247,14 @@ def test_lenet_matches_the_same_network_in_torch(image_size, padding, features):
     _run_both(ours, theirs, x)
 
 
+def _every_window_sees_the_input(size, k, s, p, d, ceil_mode) -> bool:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return all(any(0 <= o * s - p + d * j < size for j in range(k)) for o in range(out))
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     kind=st.sampled_from(["max", "avg", "avg_exclude_pad"]), kh=st.integers(1, 4), kw=st.integers(1, 4),
@@ -260,6 +268,9 @@ def test_pool2d_random_geometry_matches_torch(kind, kh, kw, sh, sw, ph, pw, dh, 
     h = max(dh * (kh - 1) + 1 - 2 * ph, 1) + extra_h
     w = max(kw - 2 * pw, 1) + extra_w
     options = dict(kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw), ceil_mode=ceil_mode)
+    # A max window whose taps all fall in the padding outputs -inf; PyTorch then sends the gradient to
+    # an arbitrary input, chainrule to none. Such geometries are degenerate and left out.
+    assume(kind != "max" or _every_window_sees_the_input(h, kh, sh, ph, dh, ceil_mode))
     if kind == "max":
         ours = cr.nn.MaxPool2d(dilation=(dh, 1), **options)
         theirs = torch.nn.MaxPool2d(dilation=(dh, 1), **options)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import requires_torch
+from conftest import gradcheck_layer, requires_torch
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -51,11 +51,8 @@ def _input(shape=(3, 4), scale=2.0, seed=1):
 @pytest.mark.parametrize("name, make, torch_spec, smooth", ACTIVATIONS, ids=IDS)
 def test_activation_passes_gradcheck(name, make, torch_spec, smooth):
     layer = make().double()
-    params = list(layer.parameters())
     x = _input()
-    cr.gradcheck(lambda x, *p: layer(x), [x, *params])
-    if smooth:
-        cr.gradgradcheck(lambda x: layer(x), [x])
+    gradcheck_layer(layer, x, second_order=smooth)
 
 
 @requires_torch
@@ -124,7 +121,7 @@ def test_maxout_takes_the_max_of_k_affine_pieces():
     x = _input((5, 3))
     z = (x.detach().numpy() @ layer.weight.detach().numpy().T + layer.bias.detach().numpy()).reshape(5, 2, 4)
     np.testing.assert_allclose(layer(x).detach().numpy(), z.max(axis=-1))
-    cr.gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])
+    gradcheck_layer(layer, x)
     assert layer.num_parameters() == 3 * 8 + 8
 
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from conftest import requires_torch
+from conftest import gradcheck_layer, requires_torch
 
 import chainrule as cr
 
@@ -33,10 +33,11 @@ def test_linear_shapes_and_names_follow_pytorch():
 def test_linear_passes_gradcheck_and_second_derivatives():
     layer = cr.nn.Linear(4, 3).double()
     x = cr.randn(5, 4, dtype=cr.float64, requires_grad=True)
-    cr.gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])
-    cr.gradgradcheck(lambda x, w, b: layer(x).tanh(), [x, layer.weight, layer.bias])
+    gradcheck_layer(layer, x)
+    gradcheck_layer(layer, x, second_order=True, output=cr.Tensor.tanh)
     x3 = cr.randn(2, 3, 4, dtype=cr.float64, requires_grad=True)
-    cr.gradcheck(lambda x, w, b: layer(x), [x3, layer.weight, layer.bias])
+    gradcheck_layer(layer, x3)
+    gradcheck_layer(cr.nn.Linear(4, 3, bias=False).double(), x)
 
 
 def test_linear_wrong_input_width_names_the_layer_and_both_shapes():
@@ -335,7 +336,5 @@ def test_dropout_passes_gradcheck_with_a_fixed_mask():
 def test_mlp_passes_gradcheck_for_every_parameter(activation):
     model = cr.nn.MLP([3, 4, 2], activation=activation, output_activation="log_softmax").double()
     x = cr.randn(5, 3, dtype=cr.float64, requires_grad=True)
-    params = list(model.parameters())
-    cr.gradcheck(lambda x, *p: model(x), [x, *params])
-    if activation in ("tanh", "gelu", "silu", "softplus"):
-        cr.gradgradcheck(lambda x, *p: model(x), [x, *params])
+    assert len(list(model.parameters())) == 4 + (activation == "prelu")
+    gradcheck_layer(model, x, second_order=activation in ("tanh", "gelu", "silu", "softplus"))

@@ -122,3 +122,41 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
 
 __all__ = ["l1_penalty", "l2_penalty", "clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
            "vector_to_parameters"]
+
+
+def functional_call(module, parameters_and_buffers: dict, args=(), kwargs=None):
+    """Call ``module(*args, **kwargs)`` with some of its parameters or buffers replaced by the given
+    tensors (by ``state_dict`` name), then put the module's own back, as ``torch.func.functional_call``.
+
+    This is how a check that perturbs copies of the weights (``cr.gradcheck`` works on float64 copies)
+    routes those copies through a layer:
+
+    >>> layer = cr.nn.Linear(3, 2).double()
+    >>> x = cr.randn(4, 3, dtype=cr.float64, requires_grad=True)
+    >>> names = [n for n, _ in layer.named_parameters()]
+    >>> cr.gradcheck(lambda x, *p: functional_call(layer, dict(zip(names, p)), (x,)),
+    ...              [x, *layer.parameters()]).ok
+    True
+    """
+    if not isinstance(args, tuple):
+        args = (args,)
+    swapped = []
+    try:
+        for name, value in parameters_and_buffers.items():
+            owner_path, _, leaf = name.rpartition(".")
+            owner = module
+            for part in owner_path.split(".") if owner_path else ():
+                if part not in owner._modules:
+                    raise KeyError(f"functional_call: {type(module).__name__} has no submodule {owner_path!r}")
+                owner = owner._modules[part]
+            for registry in (owner._parameters, owner._buffers):
+                if leaf in registry:
+                    swapped.append((registry, leaf, registry[leaf]))
+                    registry[leaf] = value
+                    break
+            else:
+                raise KeyError(f"functional_call: {type(module).__name__} has no parameter or buffer {name!r}")
+        return module(*args, **(kwargs or {}))
+    finally:
+        for registry, leaf, old in reversed(swapped):
+            registry[leaf] = old

@@ -52,7 +52,7 @@ class Function:
     node at the time, None for a leaf) and the versions of the inputs it saved.
     """
 
-    __slots__ = ("inputs", "parents", "_saved_versions", "_out_ref", "_out_version", "__weakref__")
+    __slots__ = ("inputs", "parents", "_saved_versions", "_out_ref", "_out_version", "_released", "__weakref__")
     saves: tuple = ()
     save_output = False
     is_view = False

@@ -54,7 +54,8 @@ class _Curvature:
         v_parts = self.flat.unflatten(v)
         outputs = [g for _, g in self._outputs]
         seeds = [v_parts[i] for i, _ in self._outputs]
-        hv = autograd.grad(outputs, self.flat.params, grad_outputs=seeds, allow_unused=True)
+        hv = autograd.grad(outputs, self.flat.params, grad_outputs=seeds, allow_unused=True,
+                           retain_graph=True)  # one graph of g serves every H v
         return self.flat.flatten(hv)
 
     def hessian(self) -> np.ndarray:

@@ -403,7 +403,7 @@ def deltas(model, x, y, loss) -> Deltas:
     out = h
     value = loss(out, y)
     wanted = [r[3] for r in records] + [r[1].weight for r in records]
-    got = autograd.grad(value, wanted, allow_unused=True)
+    got = autograd.grad(value, wanted, allow_unused=True, retain_graph=True)  # walked again below
     auto_deltas = [g._data if g is not None else np.zeros(r[3].shape) for g, r in zip(got[: len(records)], records)]
     auto_wgrads = [g._data if g is not None else np.zeros(r[1].weight.shape)
                    for g, r in zip(got[len(records):], records)]

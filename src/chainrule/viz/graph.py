@@ -314,7 +314,8 @@ def _fill_grads(graph: Graph, outputs: list) -> None:
         return
     seeds = [Tensor._wrap(np.ones(o.shape, dtype=o.dtype)) for o in outs]
     with autograd.no_grad():
-        grads = autograd.grad(outs, [v.tensor for v in targets], grad_outputs=seeds, allow_unused=True)
+        grads = autograd.grad(outs, [v.tensor for v in targets], grad_outputs=seeds, allow_unused=True,
+                              retain_graph=True, _released_ok=True)  # the graph as the user left it
     for v, g in zip(targets, grads):
         if g is not None:
             v.grad = g._data
