@@ -40,7 +40,9 @@ class _Curvature:
     def __init__(self, loss: Tensor, flat: FlatParams):
         self.flat = flat
         params = flat.params
-        grads = autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        # The closure may have called loss.backward() (as closures for L-BFGS do): the values that
+        # graph saved are still there, so walking it again here is sound.
+        grads = autograd.grad(loss, params, create_graph=True, allow_unused=True, _released_ok=True)
         self.grad = flat.flatten(grads)
         # entries of g that are constant in x (loss linear in that parameter) contribute nothing to H v
         self._outputs = [(i, g) for i, g in enumerate(grads) if g is not None and g.requires_grad]
@@ -55,7 +57,7 @@ class _Curvature:
         outputs = [g for _, g in self._outputs]
         seeds = [v_parts[i] for i, _ in self._outputs]
         hv = autograd.grad(outputs, self.flat.params, grad_outputs=seeds, allow_unused=True,
-                           retain_graph=True)  # one graph of g serves every H v
+                           retain_graph=True, _released_ok=True)  # one graph of g serves every H v
         return self.flat.flatten(hv)
 
     def hessian(self) -> np.ndarray:
