@@ -46,8 +46,11 @@ class ConjugateGradient(Optimizer):
     Restarts (:math:`d_k = -g_k`): every ``restart`` iterations (default: the number of parameters,
     after which the directions of a quadratic are exhausted); when successive gradients are far from
     orthogonal, :math:`|g_k^\top g_{k-1}| \ge 0.2\, g_k^\top g_k` (Powell; ``powell_restart``); and
-    whenever :math:`d_k` is not a descent direction. Stopping rules are L-BFGS's
-    (``tolerance_grad`` on :math:`\max|g|`, ``tolerance_change`` on step and loss change). With
+    whenever :math:`d_k` is not a descent direction. Stopping rules: ``tolerance_grad`` on
+    :math:`\max|g|`, ``tolerance_change`` on step and loss change. Unlike L-BFGS there is no test of
+    ``tolerance_change`` on :math:`g^\top d`: CG's direction is not scaled by any curvature, so
+    :math:`g^\top d \approx -\lVert g\rVert^2` falls below 1e-9 when :math:`\lVert g\rVert` is
+    still 3e-5, and every later ``step()`` would end at once, far from the optimum. With
     ``line_search_fn=None`` the step is the fixed ``lr``. ``max_eval`` defaults to
     ``max(max_iter * 5 // 4, max_iter + 25)``, so even ``max_iter=1`` leaves room for a full line
     search. When a line search finds no decrease at all, the next one starts from a ten times smaller
@@ -167,7 +170,7 @@ class ConjugateGradient(Optimizer):
                     t = lr
             state.update(d=d, prev_flat_grad=grad.copy(), prev_gtd=gtd)
             prev_loss = loss
-            if gtd > -tolerance_change:
+            if gtd >= 0.0:  # a zero gradient (descent directions have gtd < 0)
                 state["t"] = t
                 break
 
