@@ -107,11 +107,14 @@ def test_compare_with_numerical_gradients_counts_loss_evaluations(tmp_path, caps
     assert os.path.isfile(tmp_path / "compare.csv")
 
 
-def test_cnn_on_digits_reaches_98_percent_and_is_rebuilt_by_evaluate(tmp_path, capsys):
+def test_cnn_on_digits_reaches_96_5_percent_and_is_rebuilt_by_evaluate(tmp_path, capsys):
     assert main(["train", "--model", "cnn", "--dataset", "digits", "--out", str(tmp_path), "--quiet"]) == 0
     run = tmp_path / "digits-cnn"
     record = json.loads((run / "run.json").read_text())
-    assert record["test"]["accuracy"] >= 0.98
+    # Measured over seeds 0-7 (359 test digits): 98.0-99.4% on an Intel Xeon (SkylakeX kernels),
+    # 97.5-99.2% on an AMD EPYC (Haswell kernels), the same with one BLAS thread; seed 0 gives 97.5%
+    # on AMD. The threshold sits 1 point (about 4 digits) below the lowest.
+    assert record["test"]["accuracy"] >= 0.965
     assert record["data"]["input_shape"] == [1, 8, 8]
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0

@@ -300,3 +300,71 @@ def test_gradcheck_flags_nan_gradients():
 
     x = cr.tensor([1.0], dtype=cr.float64, requires_grad=True)
     assert not cr.gradcheck(lambda t: NanGrad().apply(t), [x], raise_exception=False).ok
+
+
+def test_gradgradcheck_catches_a_wrong_tensor_backward_behind_a_right_fast_path():
+    """create_graph=True runs the Tensor backward; differentiating a wrong rule "consistently" must
+    not pass: gradgradcheck checks that gradient itself against finite differences first."""
+
+    class WrongTensorRule(cr.Function):
+        def forward(self, a):
+            return a * a
+
+        def backward(self, grad):  # the create_graph path: wrong (3a instead of 2a)
+            (a,) = self.inputs
+            return (grad * 3.0 * a,)
+
+        def backward_array(self, grad):  # the first-order path: right
+            (a,) = self.inputs
+            return (grad * 2.0 * a._data,)
+
+    x = cr.tensor([0.5, -1.5], dtype=cr.float64, requires_grad=True)
+    assert cr.gradcheck(lambda a: WrongTensorRule().apply(a), [x]).ok
+    with pytest.raises(cr.GradcheckError, match=r"gradgradcheck: first derivative \(the gradient "
+                                                r"create_graph=True builds\) mismatch for input 0"):
+        cr.gradgradcheck(lambda a: WrongTensorRule().apply(a), [x])
+
+
+def test_gradcheck_reports_the_jacobian_entry_not_a_projection():
+    """Output j depends on input i only for i == j; a wrong rule on entry (1, 2) is reported as
+    d output[1, 2] / d input[1, 2] with the two partial derivatives, 3 * 2 vs 2 * 2."""
+
+    class WrongAt(cr.Function):
+        def forward(self, a):
+            return a * a
+
+        def backward(self, grad):
+            (a,) = self.inputs
+            scale = np.full(a.shape, 2.0)
+            scale[1, 2] = 3.0
+            return (grad * a * cr.tensor(scale),)
+
+    x = cr.tensor(np.arange(6.0).reshape(2, 3) / 2, requires_grad=True)  # x[1, 2] = 2.5
+    report = cr.gradcheck(lambda a: WrongAt().apply(a) * 1.0, [x], raise_exception=False)
+    assert not report.ok and report.element == (1, 2) and report.output_index == (1, 2)
+    assert report.analytic == pytest.approx(3 * 2.5) and report.numerical == pytest.approx(2 * 2.5, rel=1e-6)
+    assert "(d output[1, 2] / d input 0[1, 2]): analytic 7.5 vs numerical 5" in report.message
+
+
+def test_gradcheck_names_which_output_when_there_are_several():
+    class WrongSecondOutput(cr.Function):
+        def forward(self, a):
+            return a * 2.0
+
+        def backward(self, grad):
+            return (grad * 5.0,)  # should be 2
+
+    x = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    report = cr.gradcheck(lambda a: (a * 3.0, WrongSecondOutput().apply(a) * a), [x], raise_exception=False)
+    assert not report.ok and report.output == 1 and "d output 1[" in report.message
+
+
+def test_gradcheck_refuses_an_input_the_output_does_not_use():
+    x = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    w = cr.tensor([3.0], dtype=cr.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"gradcheck: the output does not depend on input 1 \(shape \(1,\)\), "
+                                         r"which requires grad; pass allow_unused=True"):
+        cr.gradcheck(lambda a, b: a * 2.0, [x, w])
+    assert cr.gradcheck(lambda a, b: a * 2.0, [x, w], allow_unused=True).ok
+    with pytest.raises(ValueError, match="does not depend on input 1"):
+        cr.gradgradcheck(lambda a, b: a * a, [x, w])
