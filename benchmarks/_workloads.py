@@ -176,6 +176,7 @@ class Chainrule:
     def __init__(self):
         import chainrule as cr
 
+        cr.backend.tune_malloc()  # as the chainrule command does
         self.cr = cr
         self.notes: list[str] = []
 

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+import chainrule as cr
+
 _IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The test oracles. Under CI=true one that fails to import fails the run instead of skipping tests.
 ORACLES = ("torch", "sklearn", "onnx", "onnxruntime", "safetensors", "hypothesis")
@@ -22,8 +24,6 @@ if _IN_CI:
 # example database between runs.
 settings.register_profile("chainrule", derandomize=True, database=None, print_blob=True)
 settings.load_profile("chainrule")
-
-import chainrule as cr
 
 try:
     import torch

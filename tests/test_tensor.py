@@ -321,7 +321,31 @@ def test_malloc_tuning_can_be_turned_off():
     import subprocess
     import sys
 
-    code = "import chainrule.backend as b; print(b._malloc_tuned)"
+    code = "import chainrule.backend as b; print(b.tune_malloc())"
     env = dict(os.environ, CHAINRULE_MALLOC_TUNING="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+    env.pop("CHAINRULE_MALLOC_TUNING")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+
+
+def test_importing_chainrule_calls_no_mallopt():
+    """Importing the library changes nothing in the host process: no allocator tuning (opt-in)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, numpy\n"
+        "loaded = []\n"
+        "real = ctypes.CDLL\n"
+        "class Spy(real):\n"
+        "    def __init__(self, name, *a, **k):\n"
+        "        loaded.append(str(name)); super().__init__(name, *a, **k)\n"
+        "ctypes.CDLL = Spy\n"
+        "import chainrule, chainrule.nn, chainrule.optim, chainrule.train\n"
+        "import chainrule.backend as b\n"
+        "print(b._malloc_tuned, [n for n in loaded if 'libc' in n])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False []"

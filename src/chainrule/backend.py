@@ -65,8 +65,14 @@ def as_dtype(dtype) -> np.dtype | None:
         raise TypeError(f"not a dtype: {dtype!r}") from None
 
 
-def _keep_freed_arrays_in_the_heap() -> bool:
+_malloc_tuned = False
+
+
+def tune_malloc() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
+
+    Opt-in: importing chainrule changes nothing in the host process. The ``chainrule`` command and
+    the benchmarks call this; a training script may too. Returns whether malloc was tuned.
 
     A training step allocates and frees the same large arrays every iteration (activations,
     gradients). With glibc's defaults, arrays over 128 KiB come from fresh ``mmap`` pages or are
@@ -75,6 +81,13 @@ def _keep_freed_arrays_in_the_heap() -> bool:
     ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` environment variables would) keeps that
     memory in the process. Set ``CHAINRULE_MALLOC_TUNING=0`` to leave malloc alone. Linux/glibc only.
     """
+    global _malloc_tuned
+    if not _malloc_tuned:
+        _malloc_tuned = _mallopt()
+    return _malloc_tuned
+
+
+def _mallopt() -> bool:
     if not sys.platform.startswith("linux") or os.environ.get("CHAINRULE_MALLOC_TUNING", "1") == "0":
         return False
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
@@ -88,5 +101,3 @@ def _keep_freed_arrays_in_the_heap() -> bool:
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
 
-
-_malloc_tuned = _keep_freed_arrays_in_the_heap()

@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from . import backend
+
+    backend.tune_malloc()  # the command opts in to reusing freed memory (see backend.tune_malloc)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

@@ -1,7 +1,7 @@
 """Properties over random expressions: explain's chain rule and draw_graph's gradients agree with backward."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
