@@ -244,6 +244,17 @@ def _train_epoch(trainer: Trainer, loader, epoch: int, epochs: int, threshold: f
     return logs
 
 
+def _modes(model) -> list:
+    """Each submodule with its ``training`` flag, so a mixed model (say, frozen BatchNorm layers in
+    eval mode inside a model in train mode) gets back exactly the modes it had."""
+    return [(m, m.training) for m in model.modules()]
+
+
+def _restore_modes(modes: list) -> None:
+    for m, training in modes:
+        object.__setattr__(m, "training", training)
+
+
 def _metric(fn, output: Tensor, target, threshold: float) -> float:
     try:
         return float(fn(output, target, threshold=threshold))
@@ -253,14 +264,15 @@ def _metric(fn, output: Tensor, target, threshold: float) -> float:
 
 def evaluate(model, data, loss="cross_entropy", metrics: Iterable | dict = ("accuracy",),
              batch_size: int = 256) -> dict:
-    """Loss and metrics of ``model`` on ``data`` (in eval mode, without recording a graph)."""
+    """Loss and metrics of ``model`` on ``data`` (in eval mode, without recording a graph); every
+    submodule is left in the mode it was in, also when the model raises."""
     loader = as_loader(data, batch_size)
     loss_fn = get_loss(loss) if loss is not None else None
     metric_fns = metrics if isinstance(metrics, dict) else {
         (m if isinstance(m, str) else m.__name__): get_metric(m) for m in metrics
     }
     threshold = _threshold(loss_fn)
-    was_training = model.training
+    modes = _modes(model)
     model.eval()
     total, seen = 0.0, 0
     sums = dict.fromkeys(metric_fns, 0.0)
@@ -275,17 +287,18 @@ def evaluate(model, data, loss="cross_entropy", metrics: Iterable | dict = ("acc
                 for name, fn in metric_fns.items():
                     sums[name] += _metric(fn, out, yb, threshold) * n
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
     result = {"loss": total / max(seen, 1)} if loss_fn is not None else {}
     result.update({k: s / max(seen, 1) for k, s in sums.items()})
     return result
 
 
 def predict(model, inputs, batch_size: int = 256) -> Tensor:
-    """The model's outputs for ``inputs`` (array, Tensor or DataLoader), in eval mode without a graph."""
+    """The model's outputs for ``inputs`` (array, Tensor or DataLoader), in eval mode without a graph;
+    every submodule is left in the mode it was in, also when the model raises."""
     from ..ops.shape import cat
 
-    was_training = model.training
+    modes = _modes(model)
     model.eval()
     outs = []
     try:
@@ -298,7 +311,7 @@ def predict(model, inputs, batch_size: int = 256) -> Tensor:
                 for start in range(0, len(x), batch_size):
                     outs.append(model(x[start:start + batch_size]))
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
     if not outs:
         raise ValueError("predict: no inputs")
     return outs[0] if len(outs) == 1 else cat(outs, 0)
