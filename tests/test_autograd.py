@@ -376,3 +376,49 @@ def test_custom_function_may_return_a_lone_tensor_and_must_return_one_per_input(
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
     with pytest.raises(RuntimeError, match="toomany: backward returned 2 gradients for 1 inputs"):
         TooMany().apply(x).sum().backward()
+
+
+def test_no_grad_in_one_thread_leaves_another_thread_recording():
+    """Grad mode is per thread, as in PyTorch."""
+    import threading
+
+    inside, go_on, results = threading.Event(), threading.Event(), {}
+
+    def quiet():
+        with cr.no_grad():
+            inside.set()
+            go_on.wait(10)
+            results["quiet"] = (cr.ones(2, requires_grad=True) * 2).requires_grad
+
+    worker = threading.Thread(target=quiet)
+    worker.start()
+    assert inside.wait(10)
+    x = cr.ones(2, requires_grad=True)
+    results["main"] = (x * 2).requires_grad and cr.is_grad_enabled()
+    go_on.set()
+    worker.join(10)
+    assert results == {"quiet": False, "main": True}
+
+
+def test_a_backward_pass_in_one_thread_leaves_another_thread_recording():
+    import threading
+
+    results = []
+
+    def record():
+        results.append(cr.is_grad_enabled())
+
+    class Probe(cr.Function):
+        def forward(self, a):
+            return a * 1.0
+
+        def backward(self, grad):
+            t = threading.Thread(target=record)
+            t.start()
+            t.join(10)
+            results.append(cr.is_grad_enabled())
+            return (grad,)
+
+    x = cr.ones(2, requires_grad=True)
+    Probe().apply(x).sum().backward()
+    assert results == [True, False]  # the other thread records; the backward itself does not

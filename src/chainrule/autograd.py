@@ -10,24 +10,32 @@ its output and sums what comes back into the gradients of its inputs.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from .tensor import Tensor
 
-_grad_enabled = True
+
+class _ThreadGradMode(threading.local):
+    """Grad mode, one flag per thread (as in PyTorch): ``no_grad`` in one thread, or a backward
+    pass (which records nothing unless create_graph), leaves other threads recording."""
+
+    enabled = True
+
+
+_grad_mode = _ThreadGradMode()
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops currently record the graph."""
-    return _grad_enabled
+    """Whether ops currently record the graph (in this thread)."""
+    return _grad_mode.enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
-    """Turn graph recording on or off (see :class:`no_grad` for the scoped form)."""
-    global _grad_enabled
-    _grad_enabled = bool(mode)
+    """Turn graph recording on or off in this thread (see :class:`no_grad` for the scoped form)."""
+    _grad_mode.enabled = bool(mode)
 
 
 class _GradMode:
@@ -36,13 +44,11 @@ class _GradMode:
     _mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self._mode
+        self._prev = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _grad_mode.enabled = self._prev
         return False
 
     def __call__(self, fn):
@@ -187,7 +193,6 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
     tensors: a second walk through it raises instead of silently adding the gradient again.
     The node keeps its inputs, so ``cr.viz`` can still draw the graph (``released_ok``).
     """
-    global _grad_enabled
     arrays = not create_graph
     if arrays:
         grad_outputs = [g._data for g in grad_outputs]
@@ -214,8 +219,8 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
             if getattr(node, "_released", False):
                 raise _released_error(node)
     ready = [node for node in dict.fromkeys(roots) if deps[node] == 0]
-    prev = _grad_enabled
-    _grad_enabled = create_graph
+    prev = _grad_mode.enabled
+    _grad_mode.enabled = create_graph
     try:
         while ready:
             node = ready.pop()
@@ -253,7 +258,7 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
                     prev_g = leaf_grads.get(key)
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
     finally:
-        _grad_enabled = prev
+        _grad_mode.enabled = prev
     if arrays:
         wrap = Tensor._wrap
         leaf_grads = {key: (t, wrap(g)) for key, (t, g) in leaf_grads.items()}

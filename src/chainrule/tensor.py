@@ -284,7 +284,7 @@ class Tensor:
         takes the new node as its history, and the version counter tells any op that saved the old
         values that they are gone.
         """
-        tracking = autograd._grad_enabled
+        tracking = autograd._grad_mode.enabled
         if tracking and self.requires_grad and self._node is None:
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad{_named(self)} is being used in an in-place "

@@ -105,7 +105,7 @@ class Function:
         out.grad = out._node = out.name = None
         out.requires_grad = False
         out._version = inputs[0]._version if self.is_view else [0]
-        if not autograd._grad_enabled:
+        if not autograd._grad_mode.enabled:
             return out
         # Record the node only when some input needs a gradient. ``parents`` holds each input's node
         # as it is now: an in-place op later gives that tensor a new node, but this op's gradient

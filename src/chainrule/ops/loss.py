@@ -113,14 +113,14 @@ class CrossEntropy(Function):
         if len(self.inputs) == 1:
             coef = self.coef
             total = coef.sum(axis=self.axis, keepdims=True)
-            if not autograd._grad_enabled:  # first order: one NumPy expression, no graph to record
+            if not autograd._grad_mode.enabled:  # first order: one NumPy expression, no graph to record
                 return (_wrap((self.probs * total - coef) * g._data),)
             return (g * (softmax(logits, self.axis) * _wrap(total) - _wrap(coef)),)
         target = self.inputs[1]
         coef = self._target_coef(target)
         gx = gt = None
         if logits.requires_grad:
-            probs = _wrap(self.probs) if not autograd._grad_enabled else softmax(logits, self.axis)
+            probs = _wrap(self.probs) if not autograd._grad_mode.enabled else softmax(logits, self.axis)
             gx = g * (probs * coef.sum(dim=self.axis, keepdim=True) - coef)
         if target.requires_grad:
             # d loss / d t_c = -(1 - eps) w_c log_softmax(x)_c
