@@ -17,6 +17,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (argparse names the option in its error)."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (``inf``, ``nan`` and 0 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+def _layer_sizes(text: str) -> tuple:
+    """An argparse type for ``--hidden``: comma-separated positive widths, or ``none`` for no hidden layer."""
+    if text.strip().lower() in ("none", "linear", "0"):
+        return ()
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected layer sizes separated by commas like 128,64 (or 'none' for no hidden layer), got {text!r}")
+    sizes = []
+    for p in parts:
+        if not p.isdigit() or int(p) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{p!r} is not a layer size; expected positive whole numbers separated by commas like 128,64")
+        sizes.append(int(p))
+    return tuple(sizes)
+
+
 def _add_threads(p) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS threads for matrix products (default: NumPy's choice; 1 is often fastest for "
@@ -35,15 +78,19 @@ def _add_train(sub) -> None:
                    help="digits (default), moons, circles, spirals, xor, blobs, mnist-subset, "
                         "idx:FOLDER (MNIST/Fashion-MNIST IDX files), or csv:FILE (last column = label)")
     p.add_argument("--model", default="mlp", choices=["mlp", "cnn"], help="mlp (default) or cnn (LeNet-style)")
-    p.add_argument("--hidden", default="128,64", help="hidden layer sizes of the MLP, e.g. 128,64 (default)")
+    p.add_argument("--hidden", default="128,64", type=_layer_sizes,
+                   help="hidden layer sizes of the MLP, e.g. 128,64 (default), or none for a linear model")
     p.add_argument("--activation", default="relu",
                    help="relu (default), leaky_relu, prelu, elu, sigmoid, tanh, gelu, silu, softplus")
-    p.add_argument("--loss", default="cross_entropy", help="cross_entropy (default), nll, hinge, mse")
+    p.add_argument("--loss", default="cross_entropy",
+                   help="cross_entropy (default); nll (adds a log-softmax head); hinge; mse, l1, huber or "
+                        "bce_with_logits (on one-hot targets); bce (one-hot targets, sigmoid head)")
     p.add_argument("--optimizer", default="adam",
                    help="adam (default), adamw, sgd, momentum, nesterov, rmsprop, adagrad")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's, 1e-3 for adam)")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--epochs", type=int, default=30, help="passes over the training data (default 30)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: the optimizer's, 1e-3 for adam)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="mini-batch size (default 32)")
+    p.add_argument("--epochs", type=_int_at_least(1), default=30, help="passes over the training data (default 30)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout between MLP layers (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed for splits, init and shuffling (default 0)")
@@ -61,9 +108,8 @@ def _add_train(sub) -> None:
 def _train(args) -> int:
     from .train.runs import TrainConfig, train_run
 
-    hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip()) if args.hidden else ()
     config = TrainConfig(
-        dataset=args.dataset, model=args.model, hidden=hidden, activation=args.activation, loss=args.loss,
+        dataset=args.dataset, model=args.model, hidden=args.hidden, activation=args.activation, loss=args.loss,
         optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
         weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, val_split=args.val_split,
         test_split=args.test_split,
@@ -125,11 +171,12 @@ def _add_compare(sub) -> None:
                        "and write a table and plots of the loss against iterations, epochs and time.")
     p.add_argument("--dataset", default="moons", help="moons (default), circles, spirals, xor or blobs")
     p.add_argument("--optimizers", default=",".join(METHODS), help=f"comma-separated (default {','.join(METHODS)})")
-    p.add_argument("--hidden", default="8", help="hidden layer sizes (default 8)")
-    p.add_argument("--epochs", type=int, default=30,
+    p.add_argument("--hidden", default="8", type=_layer_sizes, help="hidden layer sizes (default 8)")
+    p.add_argument("--epochs", type=_int_at_least(1), default=30,
                    help="data passes for stochastic methods, iterations for full-batch ones (default 30)")
-    p.add_argument("--batch-size", type=int, default=16, help="B for minibatch, momentum and adam (default 16)")
-    p.add_argument("--samples", type=int, default=200, help="training examples (default 200)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=16,
+                   help="B for minibatch, momentum and adam (default 16)")
+    p.add_argument("--samples", type=_int_at_least(2), default=200, help="training examples (default 200)")
     p.add_argument("--gradient", default="analytic", choices=["analytic", "numerical"],
                    help="analytic (backprop, default) or numerical (finite differences: slow, as the lecture warns)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -139,11 +186,14 @@ def _add_compare(sub) -> None:
 
 
 def _compare(args) -> int:
-    from .train.compare import compare, format_table, write_outputs
+    from .errors import InvalidArgumentError
+    from .train.compare import METHODS, compare, format_table, write_outputs
 
-    hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     methods = [m.strip() for m in args.optimizers.split(",") if m.strip()]
-    runs = compare(args.dataset, methods, hidden=hidden, epochs=args.epochs, batch_size=args.batch_size,
+    if not methods:
+        raise InvalidArgumentError(f"--optimizers: no optimizer named in {args.optimizers!r}; give a "
+                                   f"comma-separated list like gd,adam from {', '.join(METHODS)}")
+    runs = compare(args.dataset, methods, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                    gradient=args.gradient, n_samples=args.samples, seed=args.seed)
     print(format_table(runs))
     write_outputs(runs, args.out)
@@ -194,8 +244,8 @@ def _add_gradcheck(sub) -> None:
                        description="Compare backprop's gradient of every parameter of a run's model with "
                        "central differences (float64) on a few test examples; exit status 1 if any fails.")
     p.add_argument("run", help="a run folder written by `chainrule train`")
-    p.add_argument("--samples", type=int, default=8, help="test examples to use (default 8)")
-    p.add_argument("--entries", type=int, default=10, help="entries checked per parameter (default 10)")
+    p.add_argument("--samples", type=_int_at_least(1), default=8, help="test examples to use (default 8)")
+    p.add_argument("--entries", type=_int_at_least(1), default=10, help="entries checked per parameter (default 10)")
     p.set_defaults(handler=_gradcheck)
 
 
@@ -211,18 +261,67 @@ COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_compare, _add_graph, _
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _Parser(
         prog="chainrule",
         description="chainrule: neural networks as computational graphs, trained by backpropagation.",
     )
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS:
         add(sub)
+    for p in (parser, *sub.choices.values()):
+        p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error (or set CHAINRULE_TRACEBACK=1)")
+    parser._commands = sub.choices
     return parser
 
 
+# Subcommands whose first positional argument is an expression, which may start with a minus.
+_EXPRESSION_COMMANDS = ("graph", "explain")
+
+
+def _protect_expression(parser, argv: list) -> list:
+    """``chainrule graph "-x*y"``: argparse would take ``-x*y`` for an option. A token that starts
+    with '-' but is none of the subcommand's options (nor a prefix of one) is passed on as the
+    expression, with a leading space that the parser of expressions ignores."""
+    if not argv or argv[0] not in _EXPRESSION_COMMANDS:
+        return argv
+    options = parser._commands[argv[0]]._option_string_actions
+    out = [argv[0]]
+    for token in argv[1:]:
+        if token.startswith("-") and token != "--" and not _is_option(token, options):
+            token = " " + token
+        out.append(token)
+    return out
+
+
+def _is_option(token: str, options) -> bool:
+    head = token.split("=", 1)[0]
+    if head in options:
+        return True
+    if head.startswith("--"):
+        return any(o.startswith(head) for o in options)
+    return token[:2] in options  # a short option with its value attached, like -ograph.svg
+
+
+def _one_line_warning(command: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"chainrule {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line. User errors print one line and exit 1; internal errors say they are a
+    bug (exit 70); ``--traceback`` or ``CHAINRULE_TRACEBACK=1`` adds the traceback to either."""
+    import warnings
+
+    from . import errors
+
     parser = build_parser()
+    argv = _protect_expression(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     from . import backend
 
@@ -230,22 +329,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    try:
-        if getattr(args, "threads", None) is None:
-            return args.handler(args)
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        from threadpoolctl import threadpool_limits
+    show_traceback = errors.traceback_requested(getattr(args, "traceback", False))
+    with warnings.catch_warnings():
+        # warnings (NumPy's included) as one line each, without the source line they came from
+        warnings.showwarning = _one_line_warning(args.command)
+        try:
+            if getattr(args, "threads", None) is None:
+                return args.handler(args)
+            if args.threads < 1:
+                raise errors.InvalidArgumentError(f"--threads must be at least 1, got {args.threads}")
+            from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=args.threads, user_api="blas"):
-            return args.handler(args)
-    except KeyboardInterrupt:
-        print("chainrule: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ImportError) as e:
-        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        print(f"chainrule {args.command}: error: {message}", file=sys.stderr)
-        return 1
+            with threadpool_limits(limits=args.threads, user_api="blas"):
+                return args.handler(args)
+        except KeyboardInterrupt:
+            print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as e:  # noqa: BLE001 - the one place that turns errors into exit statuses
+            return errors.report(e, args.command, show_traceback)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ import functools
 import gzip
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .. import backend
+from ..errors import DataError
 from .dataset import TensorDataset, resolve_generator
 
 __all__ = [
@@ -250,9 +252,14 @@ def read_table(path, delimiter: str = ",", who: str = "read_table") -> np.ndarra
     except ValueError:
         skip = 1
     try:
-        return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # loadtxt's "input contained no data": said below
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{who}: {path} is not a table of numbers ({err})") from None
+    if table.shape[0] == 0:
+        raise DataError(f"{who}: {path} has a header row but no data rows")
+    return table
 
 
 def read_csv(path, target: int = -1, delimiter: str = ",") -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
+from ..errors import LossTargetError
 from ..tensor import Tensor
 from .activation import _softplus_array, softplus
 from .elementwise import _floating, _stable_sigmoid, abs, clamp, log, relu, sigmoid, where
@@ -53,6 +54,12 @@ def _check_same_shape(input: Tensor, target: Tensor, op: str) -> None:
 
 def _float_pair(input, target, op: str) -> tuple[Tensor, Tensor]:
     x = _floating(_as_tensor(input))
+    t_arr = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if t_arr.dtype.kind in "iu" and x._data.ndim >= 2 and t_arr.shape == x._data.shape[:1] + x._data.shape[2:]:
+        raise LossTargetError(
+            f"{op}: the targets of shape {t_arr.shape} are class indices but {op} compares with an output of "
+            f"shape {tuple(x.shape)}; one-hot encode them (cr.nn.functional.one_hot) or use cross_entropy"
+        )
     t = _as_tensor(target, x._data.dtype)
     if t._data.dtype != x._data.dtype:
         t = t.to(x._data.dtype)
@@ -305,6 +312,12 @@ def cross_entropy(
     w = _class_weight(weight, num_classes, axis, x._data.ndim, dtype, op)
 
     if t_arr.dtype.kind == "f":
+        if t_arr.shape != x._data.shape and t_arr.shape == x._data.shape[:axis] + x._data.shape[axis + 1:]:
+            raise LossTargetError(
+                f"{op}: targets of shape {t_arr.shape} look like class indices but are {t_arr.dtype}; class "
+                f"indices must be integers (int64: y.long()), class probabilities must have the input's "
+                f"shape {tuple(x.shape)}"
+            )
         if ignore_index != -100:
             raise ValueError(f"{op}: ignore_index is not supported with class-probability targets")
         t = _as_tensor(target, dtype)

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .. import autograd
+from ..errors import ChainruleError
 from ..tensor import Tensor
 from .callbacks import Callback
 from .history import History
 from .metrics import get_metric
+from .targets import check_output_fits_loss
 
 LOSSES = {
     "cross_entropy": "CrossEntropyLoss", "ce": "CrossEntropyLoss", "mse": "MSELoss", "l2": "MSELoss",
@@ -38,7 +40,7 @@ OPTIMIZERS = {
 }
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ChainruleError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
 
 
@@ -212,6 +214,8 @@ def _train_epoch(trainer: Trainer, loader, epoch: int, epochs: int, threshold: f
         trainer.step += 1
         trainer._call("on_batch_begin", trainer.step, {"epoch": epoch, "batch": i})
         output = model(xb)
+        if trainer.step == 1:
+            check_output_fits_loss(loss_fn, output, "fit")
         loss = loss_fn(output, yb)
         value = loss.item()
         if not math.isfinite(value):

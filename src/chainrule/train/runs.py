@@ -16,6 +16,15 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from .history import History, atomic_write_text
+from .targets import (
+    check_features,
+    check_labels,
+    check_model_fits,
+    check_splits,
+    head,
+    loss_form,
+    one_hot_targets,
+)
 
 TABULAR_SETS = ("digits", "moons", "circles", "spirals", "xor", "blobs")
 
@@ -56,6 +65,7 @@ class TrainConfig:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if any(h < 1 for h in self.hidden):
             raise ValueError(f"--hidden sizes must be positive, got {','.join(map(str, self.hidden))}")
+        _check_options(self)
 
 
 @dataclass
@@ -102,8 +112,10 @@ def load_dataset(spec: str, images: bool, seed: int = 0) -> tuple[np.ndarray, np
             f"unknown dataset {spec!r}; use digits, moons, circles, spirals, xor, blobs, mnist-subset, "
             "idx:FOLDER or csv:FILE"
         )
+    source = spec[4:] if spec.startswith(("csv:", "idx:")) else spec
+    check_features(x._data if isinstance(x, Tensor) else x, source)
+    y = check_labels(y._data if isinstance(y, Tensor) else y, source)
     x = np.asarray(x._data if isinstance(x, Tensor) else x, dtype=np.float32)
-    y = np.asarray(y._data if isinstance(y, Tensor) else y).astype(np.int64)
     if images and x.ndim != 4:
         raise ValueError(f"--model cnn needs an image dataset (digits, mnist-subset, idx:...), not {spec!r}")
     info.update({"n_samples": int(len(x)), "n_classes": int(y.max()) + 1, "input_shape": list(x.shape[1:])})
@@ -148,7 +160,8 @@ def build_model(config: TrainConfig, info: dict):
         return nn.LeNet(in_channels=c, num_classes=n_classes, image_size=(h, w), channels=(16, 32),
                         batch_norm=True, dropout=0.3)
     sizes = [int(np.prod(info["input_shape"])), *config.hidden, n_classes]
-    return nn.MLP(sizes, activation=config.activation, dropout=config.dropout)
+    check_model_fits(sizes, "--hidden")
+    return nn.MLP(sizes, activation=config.activation, dropout=config.dropout, output_activation=head(config.loss))
 
 
 def _run_dir(out: str, name: str | None, config: TrainConfig) -> str:
@@ -174,6 +187,8 @@ def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, v
     images = config.model == "cnn"
     x, y, info = load_dataset(config.dataset, images, config.seed)
     parts = split_indices(len(x), config.test_split, config.val_split, config.seed)
+    check_splits(parts, len(x), config.test_split, config.val_split)
+    y = one_hot_targets(config.loss, y, info["n_classes"])
     prep = _fit_preprocessing(x[parts["train"]], images, info)
     x = _preprocess(x, prep)
     backend.manual_seed(config.seed)
@@ -238,6 +253,7 @@ def evaluate_run(run_dir: str) -> dict:
     x, y, _ = load_dataset(config.dataset, config.model == "cnn", config.seed)
     parts = split_indices(len(x), config.test_split, config.val_split, config.seed)
     x = _preprocess(x, record["preprocessing"])
+    y = one_hot_targets(config.loss, y, record["data"]["n_classes"])
     model = _load_run_model(run_dir)
     return evaluate(model, (Tensor(x[parts["test"]]), Tensor(y[parts["test"]])), loss=config.loss)
 
@@ -256,7 +272,10 @@ def predict_run(run_dir: str, csv_path: str, proba: bool = False) -> list:
     classes = out._data.argmax(axis=-1)
     header = ["index", "class"]
     rows = []
-    probs = softmax(out, dim=-1)._data if proba else None
+    probs = None
+    if proba:  # a sigmoid head gives one probability per class: normalised to sum to 1
+        probs = out._data / out._data.sum(axis=-1, keepdims=True) if head(record["config"]["loss"]) == "sigmoid" \
+            else softmax(out, dim=-1)._data
     if proba:
         header += [f"p{k}" for k in range(out.shape[-1])]
     for i, c in enumerate(classes):
@@ -269,8 +288,28 @@ def predict_run(run_dir: str, csv_path: str, proba: bool = False) -> list:
 
 def _read_feature_csv(path: str, n_features: int) -> np.ndarray:
     from ..data.datasets import read_table
+    from ..errors import DataError
 
-    x = read_table(path, who="predict").astype(np.float32)
-    if x.shape[1] != n_features:
-        raise ValueError(f"{path}: rows have {x.shape[1]} values, the model expects {n_features} features per row")
-    return x
+    table = read_table(path, who="predict")
+    if table.shape[1] != n_features:
+        raise ValueError(f"{path}: rows have {table.shape[1]} values, the model expects {n_features} features per row")
+    bad = np.argwhere(~np.isfinite(table))
+    if len(bad):
+        row, col = (int(v) for v in bad[0])
+        raise DataError(f"predict: {path}: data row {row + 1} has {table[row, col]} in column {col + 1}; every "
+                        f"feature must be a finite number ({len(np.unique(bad[:, 0]))} such rows)")
+    return table.astype(np.float32)
+
+
+def _check_options(config: TrainConfig) -> None:
+    """The options the command's parser cannot check alone (the API gets the same messages)."""
+    from ..errors import InvalidArgumentError
+
+    if config.model == "cnn" and head(config.loss) is not None:
+        raise InvalidArgumentError(f"--loss {config.loss} needs a {head(config.loss)} head, which --model cnn "
+                                   "does not have; use --loss cross_entropy (or --model mlp)")
+    loss_form(config.loss)
+    if not (np.isfinite(config.weight_decay) and config.weight_decay >= 0):
+        raise InvalidArgumentError(f"--weight-decay must be a finite number >= 0, got {config.weight_decay}")
+    if config.lr is not None and not np.isfinite(config.lr):
+        raise InvalidArgumentError(f"--lr must be a finite positive number, got {config.lr}")

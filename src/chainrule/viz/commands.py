@@ -12,7 +12,7 @@ from ..tensor import Tensor
 
 def _evaluate(expression: str, assignments) -> Tensor:
     values = expr.parse_assignments(assignments or [])
-    out, _ = expr.evaluate(expression, values, dtype=np.float64)
+    out, _ = expr.evaluate(expression.strip(), values, dtype=np.float64)
     return out
 
 
@@ -23,7 +23,7 @@ def graph(expression: str, assignments=(), output: str = "graph.svg", values: bo
     from .draw import draw_graph
 
     out = _evaluate(expression, assignments)
-    return draw_graph(out, values=values, grads=grads, title=expression).save(output)
+    return draw_graph(out, values=values, grads=grads, title=expression.strip()).save(output)
 
 
 def explain(expression: str, assignments=(), markdown: bool = False) -> str:
@@ -41,10 +41,15 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
     Loads ``model.safetensors`` and the data the run was trained on (from ``run.json``), then runs
     :func:`cr.gradcheck_model` with the run's loss. Returns the :class:`ModelGradcheck` report.
     """
+    from ..errors import InvalidArgumentError
     from ..train.fit import get_loss
     from ..train.runs import _load_run_model, _preprocess, load_dataset, read_run, split_indices
+    from ..train.targets import one_hot_targets
     from .gradcheck import gradcheck_model
 
+    for option, value in (("samples", samples), ("entries", max_entries)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidArgumentError(f"gradcheck: --{option} must be a whole number of at least 1, got {value!r}")
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"gradcheck: {run_dir} is not a folder; pass a run folder written by `chainrule train`")
     record = read_run(run_dir)
@@ -53,6 +58,7 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
     parts = split_indices(len(x), config["test_split"], config["val_split"], config["seed"])
     idx = parts["test"][:samples] if len(parts["test"]) else np.arange(min(samples, len(x)))
     xs = _preprocess(x[idx], record["preprocessing"])
+    y = one_hot_targets(config["loss"], y, record["data"]["n_classes"])
     model = _load_run_model(run_dir)
     model.eval()  # the model as it predicts (no dropout noise)
     return gradcheck_model(model, get_loss(config["loss"]), Tensor(np.asarray(xs)), Tensor(np.asarray(y[idx])),
