@@ -51,9 +51,9 @@ def test_train_options_and_predict_writes_a_csv(tmp_path, capsys):
 
 def test_bad_arguments_and_files_give_one_line_errors_without_traceback(tmp_path):
     cases = [
-        (["train", "--epochs", "x"], 2, "argument --epochs: invalid int value"),
+        (["train", "--epochs", "x"], 2, "argument --epochs: expected a whole number of at least 1, got 'x'"),
         (["train", "--dataset", "nope", "--out", str(tmp_path)], 1, "unknown dataset 'nope'"),
-        (["train", "--lr", "-1", "--out", str(tmp_path)], 1, "--lr must be positive"),
+        (["train", "--lr", "-1", "--out", str(tmp_path)], 2, "argument --lr: expected a finite positive number, got '-1'"),
         (["evaluate", str(tmp_path / "missing")], 1, "is not a run folder"),
         (["train", "--threads", "0", "--out", str(tmp_path)], 1, "--threads must be at least 1"),
         (["train", "--dataset", f"idx:{tmp_path}", "--out", str(tmp_path)], 1, str(tmp_path)),

@@ -67,3 +67,14 @@ __version__ = "0.1.0"
 bool = bool_  # noqa: A001
 half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001
+
+# isort: split
+# The errors chainrule raises for bad input (ChainruleError and its subclasses).
+from .errors import (  # noqa: E402
+    ChainruleError,
+    ChainruleTypeError,
+    DataError,
+    InvalidArgumentError,
+    LossTargetError,
+    ResourceError,
+)

@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
 
             with threadpool_limits(limits=args.threads, user_api="blas"):
                 return args.handler(args)
+        except BrokenPipeError:  # the reader of our output went away (| head): nothing to report
+            return 141
         except KeyboardInterrupt:
             print(f"chainrule {args.command}: interrupted", file=sys.stderr)
             return 130

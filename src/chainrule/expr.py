@@ -17,11 +17,13 @@ so the result is a Tensor with its graph, ready for ``backward``, ``cr.viz.draw_
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from . import backend, ops
+from .errors import ChainruleError
 from .tensor import Tensor
 
 MAX_LENGTH = 2000
@@ -50,7 +52,7 @@ _BINARY_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow
 _ALLOWED = "numbers, names, + - * / **, parentheses and the functions " + ", ".join(sorted(FUNCTIONS))
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ChainruleError, ValueError):
     """An expression that uses something outside the whitelist, or is malformed."""
 
 
@@ -80,6 +82,23 @@ _OP_SYMBOLS = {
 }
 
 
+def _number_text(value) -> str:
+    digits = str(value) if isinstance(value, int) else repr(value)
+    return digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits.lstrip('-'))} digits)"
+
+
+def _as_float(value, what: str) -> float:
+    """``value`` (a Python int or float) as a finite float, or an ExpressionError naming ``what``."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ExpressionError(f"{what}: the number {_number_text(value)} is too large for a float "
+                              f"(at most about 1.8e308)")
+    return number
+
+
 def _refuse(node: ast.AST, text: str) -> ExpressionError:
     where = f" at column {node.col_offset + 1}" if hasattr(node, "col_offset") else ""
     return ExpressionError(f"expression {text!r}: {_describe(node)}{where} is not allowed; use {_ALLOWED}")
@@ -97,12 +116,15 @@ class Expression:
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
-    def evaluate(self, values: Mapping | None = None, requires_grad: bool = True, dtype=None, **kwargs):
+    def evaluate(self, values: Mapping | None = None, requires_grad: bool = True, dtype=None,
+                 finite: bool = True, **kwargs):
         """Compute the expression with Tensors for its variables.
 
         ``values`` (or keyword arguments) map each name to a number, a list or an array. Returns
         ``(output, inputs)`` where ``inputs`` maps each name to the leaf Tensor created for it (named,
         and requiring grad when ``requires_grad``), so ``output.backward()`` fills their ``.grad``.
+        With ``finite`` (the default) a part that evaluates to inf or NaN at these values raises an
+        :class:`ExpressionError` naming that part (``log(x) is -inf at x=0``).
         """
         values = {**(values or {}), **kwargs}
         missing = [n for n in self.names if n not in values]
@@ -125,37 +147,55 @@ class Expression:
             target = dtype or (arr.dtype if arr.dtype.kind == "f" else backend.get_default_dtype())
             arr = arr.astype(target)
             inputs[name] = Tensor(arr, requires_grad=requires_grad, name=name)
-        out = self._eval(self._tree.body, inputs)
+        with np.errstate(all="ignore"):  # a non-finite part is reported by name below, not as a warning
+            out = self._eval(self._tree.body, inputs, finite)
         if not isinstance(out, Tensor):
             out = Tensor(np.asarray(out, dtype=dtype or np.float64))
         return out, inputs
 
-    def _eval(self, node: ast.AST, env: dict):
+    def _eval(self, node: ast.AST, env: dict, finite: bool = False):
+        out = self._eval_node(node, env, finite)
+        if finite and isinstance(out, Tensor) and not np.isfinite(out._data).all():
+            bad = out._data[~np.isfinite(out._data)].reshape(-1)[0]
+            part = ast.get_source_segment(self.text.strip(), node) or ast.unparse(node)
+            where = ", ".join(f"{k}={_format_value(v._data)}" for k, v in env.items())
+            raise ExpressionError(f"expression {self.text.strip()!r}: {part} is {bad}"
+                                  + (f" at {where}; choose values where every part is finite" if where else ""))
+        return out
+
+    def _eval_node(self, node: ast.AST, env: dict, finite: bool):
         if isinstance(node, ast.Constant):
             return float(node.value)
         if isinstance(node, ast.Name):
             return env[node.id]
         if isinstance(node, ast.UnaryOp):
-            operand = self._eval(node.operand, env)
+            operand = self._eval(node.operand, env, finite)
             if isinstance(node.op, ast.UAdd):
                 return operand
             return -operand
         if isinstance(node, ast.BinOp):
-            a, b = self._eval(node.left, env), self._eval(node.right, env)
+            a, b = self._eval(node.left, env, finite), self._eval(node.right, env, finite)
             if not isinstance(a, Tensor) and not isinstance(b, Tensor):
                 a = Tensor(np.asarray(a))
             return _BINARY[type(node.op)](a, b)
         if isinstance(node, ast.Call):
-            args = [self._eval(a, env) for a in node.args]
+            args = [self._eval(a, env, finite) for a in node.args]
             args = [a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args]
             return FUNCTIONS[node.func.id](*args)
         raise _refuse(node, self.text)  # unreachable: the tree was checked
+
+
+def _format_value(a: np.ndarray) -> str:
+    if a.ndim == 0:
+        return f"{float(a):g}"
+    return np.array2string(a, precision=4, threshold=6, separator=", ")
 
 
 def _check(node: ast.AST, text: str, names: list) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise _refuse(node, text)
+        _as_float(node.value, f"expression {_short(text)} at column {node.col_offset + 1}")
         return
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
@@ -216,23 +256,33 @@ def parse(text: str) -> Expression:
     return Expression(text, tree, tuple(names))
 
 
-def evaluate(text: str, values: Mapping | None = None, requires_grad: bool = True, dtype=None, **kwargs):
+def evaluate(text: str, values: Mapping | None = None, requires_grad: bool = True, dtype=None,
+             finite: bool = True, **kwargs):
     """Parse and evaluate in one step: returns ``(output, inputs)`` (see :meth:`Expression.evaluate`)."""
-    return parse(text).evaluate(values, requires_grad=requires_grad, dtype=dtype, **kwargs)
+    return parse(text).evaluate(values, requires_grad=requires_grad, dtype=dtype, finite=finite, **kwargs)
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:30] + "...")
 
 
 def parse_value(text: str) -> np.ndarray:
     """A value for ``--set name=VALUE``: a number or a (nested) list of numbers, e.g. ``[1, 2.5]``."""
+    if len(text) > 100_000:
+        raise ExpressionError(f"value {_short(text)}: too long ({len(text)} characters)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        raise ExpressionError(f"value {text!r}: expected a number or a list of numbers like [1, 2]") from None
+    except SyntaxError as e:
+        if "Exceeds the limit" in str(e.msg):
+            raise ExpressionError(f"value {_short(text)}: the number is too large for a float "
+                                  "(at most about 1.8e308)") from None
+        raise ExpressionError(f"value {_short(text)}: expected a number or a list of numbers like [1, 2]") from None
 
     def build(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
             node.value, bool
         ):
-            return float(node.value)
+            return _as_float(node.value, f"value {_short(text)}")
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = build(node.operand)
             return -v if isinstance(node.op, ast.USub) else v

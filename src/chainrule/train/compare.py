@@ -17,13 +17,16 @@ import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
+from ..errors import InvalidArgumentError
 from ..gradcheck import numerical_grad
 from ..tensor import Tensor
+from .targets import check_model_fits
 
 METHODS = ("gd", "sgd", "minibatch", "momentum", "adam", "lbfgs", "cg", "newton")
 DEFAULT_LR = {"gd": 0.5, "sgd": 0.05, "minibatch": 0.2, "momentum": 0.05, "adam": 0.01,
               "lbfgs": 1.0, "cg": 1.0, "newton": 1.0}
 FULL_BATCH = ("gd", "lbfgs", "cg", "newton")
+DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
 
 
 @dataclass
@@ -70,12 +73,14 @@ def numerical_gradients(params: list, loss_of, eps: float = 1e-6) -> int:
 def _load_data(dataset: str, n_samples: int, seed: int):
     from ..data import datasets
 
-    if not hasattr(datasets, dataset):
-        raise ValueError(f"compare: unknown dataset {dataset!r}; use moons, circles, spirals, xor or blobs")
+    if dataset not in DATASETS:
+        raise InvalidArgumentError(f"compare: --dataset {dataset!r} is not one of compare's generated sets; use "
+                                   f"{', '.join(DATASETS)} (train other data with `chainrule train`)")
     ds = getattr(datasets, dataset)(n_samples=n_samples, seed=seed)
     x = np.asarray(ds.features, dtype=np.float64)
     y = np.asarray(ds.targets).astype(np.int64)
-    x = (x - x.mean(0)) / x.std(0)
+    std = x.std(0)
+    x = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
     return x, y
 
 
@@ -191,11 +196,21 @@ def compare(dataset: str = "moons", optimizers=METHODS, hidden=(8,), epochs: int
 
     if gradient not in ("analytic", "numerical"):
         raise ValueError(f"compare: gradient must be 'analytic' or 'numerical', got {gradient!r}")
-    optimizers = list(optimizers)
+    optimizers = [optimizers] if isinstance(optimizers, str) else list(optimizers)
+    if not optimizers:
+        raise InvalidArgumentError(f"compare: no optimizer given; choose from {', '.join(METHODS)}")
+    for name, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("n_samples", n_samples, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            option = "--samples" if name == "n_samples" else "--" + name.replace("_", "-")
+            raise InvalidArgumentError(f"compare: {option} must be a whole number of at least {minimum}, got {value!r}")
+    hidden = tuple(hidden)
+    if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+        raise InvalidArgumentError(f"compare: --hidden sizes must be positive whole numbers, got {hidden}")
     for m in optimizers:
         if m not in METHODS:
             raise ValueError(f"compare: unknown optimizer {m!r}; choose from {', '.join(METHODS)}")
     x, y = _load_data(dataset, n_samples, seed)
+    check_model_fits([x.shape[1], *hidden, int(y.max()) + 1], "--hidden", itemsize=8)
     backend.manual_seed(seed)
     model = nn.MLP([x.shape[1], *hidden, int(y.max()) + 1], activation="tanh").double()
     init_state = {k: v._data.copy() for k, v in model.state_dict().items()}

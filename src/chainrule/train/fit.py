@@ -185,18 +185,20 @@ def fit(
                       "loss": type(loss_fn).__name__}
     progress = _Progress(epochs * len(loader), verbose)
     trainer._call("on_train_begin", trainer)
+    # a loss that overflows is reported once, as a TrainingError naming the step, not as NumPy warnings
     try:
-        for epoch in range(1, epochs + 1):
-            trainer.epoch = epoch
-            logs = _train_epoch(trainer, loader, epoch, epochs, threshold, progress)
-            if val_loader is not None:
-                val = evaluate(model, val_loader, loss=loss_fn, metrics=metric_fns)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-                progress.postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds", "lr")})
-            history.epochs.append(logs)
-            trainer._call("on_epoch_end", epoch, logs)
-            if trainer.stop_training:
-                break
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(1, epochs + 1):
+                trainer.epoch = epoch
+                logs = _train_epoch(trainer, loader, epoch, epochs, threshold, progress)
+                if val_loader is not None:
+                    val = evaluate(model, val_loader, loss=loss_fn, metrics=metric_fns)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                    progress.postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds", "lr")})
+                history.epochs.append(logs)
+                trainer._call("on_epoch_end", epoch, logs)
+                if trainer.stop_training:
+                    break
     finally:
         progress.close()
     trainer._call("on_train_end", history.epochs[-1] if history.epochs else {})

@@ -286,6 +286,10 @@ def predict_run(run_dir: str, csv_path: str, proba: bool = False) -> list:
     return [header, *rows]
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _read_feature_csv(path: str, n_features: int) -> np.ndarray:
     from ..data.datasets import read_table
     from ..errors import DataError
@@ -297,7 +301,7 @@ def _read_feature_csv(path: str, n_features: int) -> np.ndarray:
     if len(bad):
         row, col = (int(v) for v in bad[0])
         raise DataError(f"predict: {path}: data row {row + 1} has {table[row, col]} in column {col + 1}; every "
-                        f"feature must be a finite number ({len(np.unique(bad[:, 0]))} such rows)")
+                        f"feature must be a finite number ({_rows(len(np.unique(bad[:, 0])))} like this)")
     return table.astype(np.float32)
 
 

@@ -68,18 +68,18 @@ def check_labels(y, source: str) -> np.ndarray:
     if y.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(y))
         if bad.size:
-            raise DataError(f"{source}: the label of example {bad[0]} is {y[bad[0]]}; class labels must be "
+            raise DataError(f"{source}: the label of data row {bad[0] + 1} is {y[bad[0]]}; class labels must be "
                             "whole numbers 0, 1, 2, ...")
         bad = np.flatnonzero(y != np.round(y))
         if bad.size:
-            raise DataError(f"{source}: the label of example {bad[0]} is {y[bad[0]]:g}, not a whole number; "
+            raise DataError(f"{source}: the label of data row {bad[0] + 1} is {y[bad[0]]:g}, not a whole number; "
                             "class labels must be 0, 1, 2, ... (this looks like a regression target)")
     elif y.dtype.kind not in "iub":
         raise DataError(f"{source}: class labels must be whole numbers, got {y.dtype}")
     y = y.astype(np.int64)
     if (y < 0).any():
         first = int(np.flatnonzero(y < 0)[0])
-        raise DataError(f"{source}: the label of example {first} is {y[first]}; class labels must be 0, 1, 2, ... "
+        raise DataError(f"{source}: the label of data row {first + 1} is {y[first]}; class labels must be 0, 1, 2, ... "
                         f"(labels {sorted(set(np.unique(y).tolist()))[:5]} found; map -1/+1 to 0/1)")
     classes = np.unique(y)
     if len(classes) < 2:
@@ -98,8 +98,8 @@ def check_features(x, source: str) -> None:
         return
     flat = x.reshape(len(x), -1)
     row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(flat)))
-    raise DataError(f"{source}: example {row} has the value {flat[row, col]} in feature {col}; features must be "
-                    "finite numbers")
+    raise DataError(f"{source}: data row {row + 1} has the value {flat[row, col]} in column {col + 1}; features "
+                    "must be finite numbers")
 
 
 def check_splits(parts: dict, n: int, test_split: float, val_split: float) -> None:

@@ -11,8 +11,23 @@ from ..tensor import Tensor
 
 
 def _evaluate(expression: str, assignments) -> Tensor:
+    """The expression's output at the assignments; an ExpressionError when a value or a gradient of a
+    variable is not finite there (the drawing and the table would show inf or nan)."""
+    from ..autograd import grad
+
     values = expr.parse_assignments(assignments or [])
-    out, _ = expr.evaluate(expression.strip(), values, dtype=np.float64)
+    text = expression.strip()
+    out, inputs = expr.evaluate(text, values, dtype=np.float64)
+    if not inputs:
+        return out
+    with np.errstate(all="ignore"):
+        grads = grad(out.sum() if out.ndim else out, list(inputs.values()), retain_graph=True, allow_unused=True)
+    for name, g in zip(inputs, grads):
+        if g is not None and not np.isfinite(g._data).all():
+            bad = g._data[~np.isfinite(g._data)].reshape(-1)[0]
+            where = ", ".join(f"{k}={expr._format_value(v._data)}" for k, v in inputs.items())
+            raise expr.ExpressionError(f"expression {text!r}: the gradient with respect to {name} is {bad} at "
+                                       f"{where}; choose values where the derivative is finite")
     return out
 
 
