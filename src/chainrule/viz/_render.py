@@ -42,6 +42,8 @@ class Drawing:
     edges: list = field(default_factory=list)  # (src key, dst key)
     title: str | None = None
     rankdir: str = "LR"  # inputs on the left ("LR") or at the top ("TB")
+    edge_labels: dict = field(default_factory=dict)  # (src key, dst key) -> text, e.g. "numerator"
+    ordered: list = field(default_factory=list)  # input keys of an op drawn in this order (first on top)
 
 
 # ---- DOT ------------------------------------------------------------------------------------------
@@ -59,7 +61,8 @@ def to_dot(d: Drawing) -> str:
         label = "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"') for line in n.lines)
         out.append(f'  {n.key} [shape={shape}, style="{style}", fillcolor="{fill}", label="{label}"];')
     for a, b in d.edges:
-        out.append(f"  {a} -> {b};")
+        label = d.edge_labels.get((a, b))
+        out.append(f"  {a} -> {b} [label={_quote(label)}, fontsize=9];" if label else f"  {a} -> {b};")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -147,6 +150,17 @@ def _layers(keys: list, edges: list) -> dict:
     return layer, preds, succs
 
 
+def _keep_operand_order(row: list, ordered: list) -> None:
+    """Operands of a division (and the like) that share a row keep their order: numerator first."""
+    for keys in ordered:
+        present = [k for k in keys if k in row]
+        if len(present) < 2:
+            continue
+        slots = sorted(row.index(k) for k in present)
+        for slot, k in zip(slots, present):
+            row[slot] = k
+
+
 def layout(d: Drawing) -> dict:
     """Positions (centre x, centre y, width, height) in points, inputs on the left, output on the right."""
     keys = [n.key for n in d.nodes]
@@ -173,6 +187,7 @@ def layout(d: Drawing) -> dict:
                 return sum(pos[n] for n in ns) / len(ns) if ns else pos[k]
 
             row.sort(key=bary)
+            _keep_operand_order(row, d.ordered)
             for i, k in enumerate(row):
                 pos[k] = i
     # x by layer; y stacked, then pulled towards the neighbours and spread apart again
@@ -260,6 +275,11 @@ def _matplotlib(d: Drawing, fmt: str) -> bytes:
             ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>",
                                          mutation_scale=8 * scale, color="#555555", lw=0.8 * scale,
                                          shrinkA=0, shrinkB=1))
+            label = d.edge_labels.get((a, b))
+            if label:
+                at = (start[0] + 0.7 * (end[0] - start[0]), start[1] + 0.7 * (end[1] - start[1]))  # by its op
+                ax.text(*at, label, ha="center", va="bottom",
+                        fontsize=font * 0.75, color="#555555")
         for n in d.nodes:
             cx, cy, w, h = boxes[n.key]
             _, _, fill = STYLE[n.kind]

@@ -6,7 +6,7 @@ import os
 import warnings
 
 from . import _render
-from .graph import Graph, build_graph, group_label, module_groups
+from .graph import Graph, build_graph, group_label, module_groups, op_kind
 
 
 class GraphDrawing:
@@ -100,6 +100,7 @@ def _drawing(graph: Graph, values: bool, grads: bool, groups: dict, title) -> _r
             hidden.add(id(v))
 
     nodes, edges, seen_edges = [], [], set()
+    edge_labels, ordered = {}, []
 
     def edge(a, b):
         if (a, b) not in seen_edges:
@@ -129,6 +130,11 @@ def _drawing(graph: Graph, values: bool, grads: bool, groups: dict, title) -> _r
         for v in op.inputs:
             if id(v) not in hidden:
                 edge(v.key, target)
+        roles = _OPERAND_ROLES.get(op_kind(op.fn)) if g is None else None
+        if roles and len(op.inputs) == len(roles) and op.inputs[0] is not op.inputs[1]:
+            ordered.append([v.key for v in op.inputs])
+            for v, role in zip(op.inputs, roles):
+                edge_labels[(v.key, target)] = role
         if id(op.output) not in hidden:
             edge(target, op.output.key)
     for i, v in enumerate(graph.truncated):
@@ -137,4 +143,8 @@ def _drawing(graph: Graph, values: bool, grads: bool, groups: dict, title) -> _r
         edge(key, v.key)
     if graph.omitted and not graph.truncated:
         nodes.append(_render.DrawNode("more", [f"... {graph.omitted} more ops not drawn"], "more"))
-    return _render.Drawing(nodes, edges, title)
+    return _render.Drawing(nodes, edges, title, edge_labels=edge_labels, ordered=ordered)
+
+
+# Ops whose operands are not interchangeable: their edges say which is which.
+_OPERAND_ROLES = {"div": ("numerator", "denominator"), "sub": ("minuend", "subtrahend"), "pow": ("base", "exponent")}

@@ -70,11 +70,11 @@ class ValueNode:
     def value(self) -> np.ndarray:
         return self.tensor._data
 
-    def lines(self, values: bool = True, grads: bool = True) -> list:
-        """The label, one string per line: name, shape (arrays only), value, grad."""
+    def lines(self, values: bool = True, grads: bool = True, label: str | None = None) -> list:
+        """The label, one string per line: name (or ``label``), shape (arrays only), value, grad."""
         out = []
-        if self.name:
-            out.append(self.name)
+        if label or self.name:
+            out.append(label or self.name)
         if self.tensor.ndim:
             out.append(f"shape {_format.shape(self.shape)}")
         if values:
@@ -284,6 +284,27 @@ def _auto_name(graph: Graph) -> None:
         if len(text) <= 24:
             v.name = text
             v.auto = True
+    _fallback_names(graph)
+
+
+def _fallback_names(graph: Graph) -> None:
+    """What is still unnamed gets the names ``explain`` uses: ``f`` for the output, ``t1``, ``t2`` ...
+    for the rest in order (a number constant shows its value instead)."""
+    used = {v.name for v in graph.values if v.name}
+    for v in graph.outputs:
+        if not v.name:
+            v.name = "f" if "f" not in used else "out"
+            v.auto = True
+            used.add(v.name)
+    k = 0
+    for v in graph.values:
+        if v.name or (v.kind == "const" and v.value.size == 1):
+            continue
+        k += 1
+        while f"t{k}" in used:
+            k += 1
+        v.name, v.auto = f"t{k}", True
+        used.add(v.name)
 
 
 def _compound(text: str) -> bool:
