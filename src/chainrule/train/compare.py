@@ -222,13 +222,15 @@ def compare(dataset: str = "moons", optimizers=METHODS, hidden=(8,), epochs: int
 
 def format_table(runs: list) -> str:
     """The comparison as a fixed-width text table."""
-    head = f"{'method':<10} {'final loss':>11} {'accuracy':>9} {'iterations':>10} {'grad evals':>10} {'loss evals':>10} {'seconds':>8}"
+    from ..viz._format import percent
+
+    head = f"{'method':<10} {'final loss':>11} {'train acc':>9} {'iterations':>10} {'grad evals':>10} {'loss evals':>10} {'seconds':>8}"
     lines = [head, "-" * len(head)]
     for r in runs:
         if r.note.startswith("skipped"):
             lines.append(f"{r.method:<10} {r.note}")
             continue
-        lines.append(f"{r.method:<10} {r.final_loss:>11.5f} {r.accuracy:>9.3f} {r.steps:>10d} "
+        lines.append(f"{r.method:<10} {r.final_loss:>11.5f} {percent(r.accuracy):>9} {r.steps:>10d} "
                      f"{r.gradient_evaluations:>10d} {r.loss_evaluations:>10d} {r.total_seconds:>8.3f}"
                      + (f"  {r.note}" if r.note else ""))
     return "\n".join(lines)
@@ -246,24 +248,34 @@ def write_outputs(runs: list, out_dir: str) -> list:
     curves = {r.method: {"iterations": r.iterations, "passes": r.passes, "seconds": r.seconds, "loss": r.losses}
               for r in runs}
     atomic_write_text(os.path.join(out_dir, "compare.json"), json.dumps({"table": rows, "curves": curves}, indent=1))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     written = []
+    for key, fig in loss_figures(runs).items():
+        path = os.path.join(out_dir, f"loss_vs_{key}.png")
+        fig.savefig(path, dpi=100)
+        written.append(path)
+    return written
+
+
+def loss_figures(runs: list) -> dict:
+    """``{'iterations' | 'passes' | 'seconds': Figure}``: the full training loss of every method against
+    iterations (a symlog axis from 0), data passes and wall time."""
+    from matplotlib.figure import Figure
+
+    figures = {}
     for key, label in (("iterations", "iteration"), ("passes", "epochs (data passes)"), ("seconds", "wall time (s)")):
-        fig, ax = plt.subplots(figsize=(6.5, 4))
+        fig = Figure(figsize=(6.5, 4))
+        ax = fig.subplots()
         for r in runs:
             if r.losses:
                 ax.plot(getattr(r, key), r.losses, marker=".", ms=3, label=r.method)
-        ax.set(xlabel=label, ylabel="training loss", yscale="log", title=f"loss against {label}")
+        ax.set(xlabel=label, ylabel="training loss (full batch)", title=f"loss against {label}")
+        if any(min(r.losses) > 0 for r in runs if r.losses):
+            ax.set_yscale("log")
         if key == "iterations":
-            ax.set_xscale("symlog")
-        ax.legend(fontsize=8)
+            ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(left=0)  # iterations, passes and seconds are never negative
+        if ax.lines:
+            ax.legend(fontsize=8)
         fig.tight_layout()
-        path = os.path.join(out_dir, f"loss_vs_{key}.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    return written
+        figures[key] = fig
+    return figures

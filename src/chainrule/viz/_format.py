@@ -30,3 +30,15 @@ def array(a, digits: int = 4, max_items: int = 4) -> str:
 
 def shape(s: tuple) -> str:
     return "(" + ", ".join(str(n) for n in s) + ")" if len(s) != 1 else f"({s[0]},)"
+
+
+def percent(fraction: float) -> str:
+    """A fraction as a percentage with one decimal that never reads 100% unless it is all:
+    ``0.995`` -> ``'99.5%'``, ``0.9996`` -> ``'99.9%'``, ``1.0`` -> ``'100%'``."""
+    f = float(fraction)
+    if not np.isfinite(f):
+        return "n/a"
+    if f >= 1.0:
+        return "100%" if f == 1.0 else f"{f * 100:.1f}%"
+    tenths = min(int(round(f * 1000)), 999)
+    return f"{tenths / 10:.1f}%"

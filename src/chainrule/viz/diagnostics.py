@@ -67,6 +67,7 @@ class Diagnostics(Callback):
         self.layers: list = []
         self.history: dict = {}  # layer name -> metric -> [one value per epoch]
         self.epochs: list = []
+        self.labels: dict = {}  # layer name -> how plots name it ("fc1", or "Linear 2" inside a Sequential)
         self.model = None
 
     # ---- setup -----------------------------------------------------------------------------------
@@ -87,6 +88,7 @@ class Diagnostics(Callback):
                 current.kind = _SATURATING.get(kind) or ("relu" if kind == "ReLU" else None)
         if not self.layers:
             raise ValueError(f"Diagnostics: {type(model).__name__} has no layers with parameters to watch")
+        self.labels = _display_names(self.layers)
         for layer in self.layers:
             self.history.setdefault(layer.name, {k: [] for k in METRICS})
             if self.record_activations:
@@ -157,13 +159,18 @@ class Diagnostics(Callback):
             raise KeyError(f"Diagnostics: unknown metric {metric!r}; metrics are {', '.join(METRICS)}")
         return {name: list(rows[metric]) for name, rows in self.history.items()}
 
+    def label(self, name: str) -> str:
+        """How the plots and the table name layer ``name``: its attribute name (``fc1``, ``conv2``), or
+        its class and rank among the model's layers of that class (``Linear 1``) inside a Sequential."""
+        return self.labels.get(name, name)
+
     def to_text(self) -> str:
         """The last epoch, one row per layer."""
         head = f"{'layer':<12}" + "".join(f"{k:>14}" for k in METRICS)
         lines = [head]
         for name, rows in self.history.items():
             cells = "".join(f"{(rows[k][-1] if rows[k] else float('nan')):>14.4g}" for k in METRICS)
-            lines.append(f"{name:<12}{cells}")
+            lines.append(f"{self.label(name):<12}{cells}")
         return "\n".join(lines)
 
     def plot(self, path: str | None = None, metrics=None):
@@ -180,6 +187,17 @@ class Diagnostics(Callback):
         from .plots import plot_gradient_norms
 
         return plot_gradient_norms(self, path, ax=ax)
+
+
+def _display_names(layers: list) -> dict:
+    counts: dict = {}
+    names = {}
+    for layer in layers:
+        kind = type(layer.module).__name__
+        counts[kind] = counts.get(kind, 0) + 1
+        last = layer.name.rsplit(".", 1)[-1]
+        names[layer.name] = f"{kind} {counts[kind]}" if last.isdigit() or layer.name == kind else layer.name
+    return names
 
 
 def _hook(module, fn):

@@ -14,20 +14,22 @@ import numpy as np
 from .. import autograd
 from ..tensor import Tensor
 from ..train.callbacks import Callback
+from ._format import percent
 
 
-def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, constrained: bool = False, **kw):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("cr.viz plots need matplotlib: pip install 'chainrule[all]'") from None
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
 
 def _finish(fig, path):
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     if path is not None:
         path = os.fspath(path)
         folder = os.path.dirname(path)
@@ -158,8 +160,10 @@ def _draw_regions(ax, xx, yy, regions, x, y, title):
     ax.set(title=title, xlabel="x1", ylabel="x2")
 
 
-def decision_boundary(model, x, y, path=None, resolution: int = 120, title: str | None = None, ax=None):
-    """The regions a 2-D classifier assigns to each class, with the data on top."""
+def decision_boundary(model, x, y, path=None, resolution: int = 120, title: str | None = None, ax=None,
+                      split: str | None = None):
+    """The regions a 2-D classifier assigns to each class, with the data on top. The title gives the
+    accuracy on these points, naming the ``split`` they are (``"test"``, ``"training"``) when given."""
     xs, ys = _array(x), _labels(y)
     xx, yy, regions = decision_regions(model, xs, resolution)
     if ax is None:
@@ -168,7 +172,8 @@ def decision_boundary(model, x, y, path=None, resolution: int = 120, title: str 
     else:
         fig = ax.figure
     acc = float((_classes(_forward(model, xs)) == ys).mean())
-    _draw_regions(ax, xx, yy, regions, xs, ys, title or f"decision boundary (accuracy {acc:.0%})")
+    where = f"{split} accuracy" if split else "accuracy on the points shown"
+    _draw_regions(ax, xx, yy, regions, xs, ys, title or f"decision boundary ({where} {percent(acc)})")
     return _finish(fig, path)
 
 
@@ -227,22 +232,33 @@ def decision_boundary_gif(recorder: DecisionBoundaryRecorder, path, fps: float =
 
 # ---- weights as pictures ----------------------------------------------------------------------------
 def _first(model, kind: str):
+    """``(label, module)`` of the model's first ``kind`` layer: its attribute name (``fc1``), or
+    ``Linear 1`` when it is only numbered inside a Sequential."""
     for name, m in model.named_modules():
         if type(m).__name__ == kind:
-            return name, m
+            return (name if name and not name.rsplit(".", 1)[-1].isdigit() else f"{kind} 1"), m
     return None, None
 
 
-def _tile(ax_grid, images, titles, cmap):
+def _tile(fig, ax_grid, images, titles, cmap, label: str):
+    """Images on one colour scale, symmetric around 0, with a colour bar (RGB images: grey is 0)."""
     for ax in ax_grid.ravel():
         ax.axis("off")
+    lim = float(max((np.abs(img).max() for img in images), default=0.0)) or 1.0
+    shown = None
     for ax, img, title in zip(ax_grid.ravel(), images, titles):
-        lim = np.abs(img).max() or 1.0
         if img.ndim == 3:  # RGB: scaled to [0, 1] around grey
             ax.imshow(np.clip(img / (2 * lim) + 0.5, 0, 1))
         else:
-            ax.imshow(img, cmap=cmap, vmin=-lim, vmax=lim)
+            shown = ax.imshow(img, cmap=cmap, vmin=-lim, vmax=lim)
         ax.set_title(title, fontsize=8)
+    if shown is not None:
+        bar = fig.colorbar(shown, ax=list(ax_grid.ravel()), shrink=0.8, fraction=0.05)
+        bar.set_label(label)
+
+
+def _which(shown: int, total: int, what: str) -> str:
+    return f"all {total} {what}" if shown == total else f"first {shown} of {total} {what}"
 
 
 def first_layer_weights(model, image_shape=None, path=None, max_units: int = 32):
@@ -264,13 +280,15 @@ def first_layer_weights(model, image_shape=None, path=None, max_units: int = 32)
                          f"pixels, the layer has {n_in} inputs")
     units = w[:max_units]
     imgs = [u.reshape(image_shape) for u in units]
+    rgb = len(image_shape) == 3 and image_shape[0] == 3
     if len(image_shape) == 3:
         imgs = [np.moveaxis(i, 0, -1) if i.shape[0] in (3,) else i.mean(axis=0) for i in imgs]
     cols = min(8, len(imgs))
     rows = -(-len(imgs) // cols)
-    fig, axes = _figure(1.3 * cols, 1.4 * rows + 0.3, rows, cols)
-    _tile(axes, imgs, [f"unit {i}" for i in range(len(imgs))], "RdBu_r")
-    fig.suptitle(f"first-layer weights ({name or 'Linear'}): red +, blue -")
+    fig, axes = _figure(1.3 * cols + 0.9, 1.4 * rows + 0.5, rows, cols, constrained=True)
+    _tile(fig, axes, imgs, [f"unit {i}" for i in range(len(imgs))], "RdBu_r", "weight")
+    colours = "RGB, grey = 0" if rgb else "red +, blue -"
+    fig.suptitle(f"first-layer weights ({name or 'Linear'}), {_which(len(imgs), len(w), 'units')}: {colours}")
     return _finish(fig, path)
 
 
@@ -279,13 +297,16 @@ def conv_filters(model, path=None, max_filters: int = 32):
     name, layer = _first(model, "Conv2d")
     if layer is None:
         raise ValueError(f"conv_filters: {type(model).__name__} has no Conv2d layer")
+    total = layer.weight.shape[0]
     w = layer.weight._data[:max_filters]  # (out, in, kh, kw)
     imgs = [np.moveaxis(f, 0, -1) if f.shape[0] == 3 else f.mean(axis=0) for f in w]
     cols = min(8, len(imgs))
     rows = -(-len(imgs) // cols)
-    fig, axes = _figure(1.3 * cols, 1.4 * rows + 0.3, rows, cols)
-    _tile(axes, imgs, [f"filter {i}" for i in range(len(imgs))], "RdBu_r")
-    fig.suptitle(f"learned filters of {name or 'Conv2d'} ({w.shape[2]}x{w.shape[3]})")
+    fig, axes = _figure(1.3 * cols + 0.9, 1.4 * rows + 0.5, rows, cols, constrained=True)
+    channels = "RGB" if w.shape[1] == 3 else ("mean over input channels" if w.shape[1] > 1 else "one channel")
+    _tile(fig, axes, imgs, [f"filter {i}" for i in range(len(imgs))], "RdBu_r", "weight")
+    fig.suptitle(f"learned filters of {name or 'Conv2d'} ({w.shape[2]}x{w.shape[3]}, {channels}), "
+                 f"{_which(len(imgs), total, 'filters')}")
     return _finish(fig, path)
 
 
@@ -344,7 +365,8 @@ def hidden_pca(model, x, y, layer=None, path=None, title: str | None = None):
     fig, axes = _figure(4.6, 4.2)
     ax = axes[0, 0]
     sc = ax.scatter(proj[:, 0], proj[:, 1], c=labels, cmap="tab10", s=10, vmin=-0.5, vmax=9.5)
-    ax.set(title=title or f"hidden layer, PCA ({ratio.sum():.0%} of the variance)", xlabel="PC 1", ylabel="PC 2")
+    ax.set(title=title or f"hidden layer, PCA ({percent(ratio.sum())} of the variance)", xlabel="PC 1",
+           ylabel="PC 2")
     handles, _ = sc.legend_elements()
     classes = np.unique(labels)
     if len(classes) <= 10:
@@ -364,13 +386,40 @@ def plot_gradient_norms(diagnostics, path=None, ax=None, title: str | None = Non
     cmap = _cmap("viridis")
     n = len(series)
     for i, (name, values) in enumerate(series.items()):
+        if not np.isfinite(values).any():
+            continue
         ax.plot(diagnostics.epochs[: len(values)], values, "-o", ms=3, color=cmap(i / max(n - 1, 1)),
-                label=f"layer {name}")
-    ax.set_yscale("log")
-    _integer_ticks(ax)
+                label=_label(diagnostics, name))
     ax.set(title=title or "gradient norm by layer", xlabel="epoch", ylabel="||dL/dW||")
-    ax.legend(fontsize=7, ncol=2 if n > 6 else 1)
+    _integer_ticks(ax)
+    if not ax.lines:
+        _nothing(ax, "no gradients recorded (pass the Diagnostics to fit(callbacks=[...]))")
+        return _finish(fig, path)
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2 if n > 6 else 1, title=f"{n} layers, input first", title_fontsize=7)
     return _finish(fig, path)
+
+
+def _label(diagnostics, name: str) -> str:
+    return diagnostics.label(name) if hasattr(diagnostics, "label") else name
+
+
+def _nothing(ax, text: str) -> None:
+    """Say on the axes why a panel is empty instead of leaving blank axes."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, wrap=True,
+            color="#555555")
+
+
+# y label of each diagnostics panel, and what an empty panel means
+_PANEL = {
+    "grad_norm": ("||dL/dW||", "no gradients recorded"),
+    "weight_norm": ("||W||", "no weights recorded"),
+    "update_ratio": ("||W_after - W_before|| / ||W||", "no optimizer steps recorded"),
+    "act_mean": ("mean activation", "no activations recorded"),
+    "act_std": ("std of the activations", "no activations recorded"),
+    "saturated": ("fraction of saturated outputs", "no sigmoid or tanh layer to saturate"),
+    "dead": ("fraction of dead ReLU units", "no ReLU layer"),
+}
 
 
 def _integer_ticks(ax) -> None:
@@ -396,22 +445,27 @@ def plot_diagnostics(diagnostics, path=None, metrics=("grad_norm", "update_ratio
             if not np.isfinite(values).any():
                 continue
             ax.plot(diagnostics.epochs[: len(values)], values, "-o", ms=2.5, color=cmap(i / max(n - 1, 1)),
-                    label=name)
-        if metric in ("grad_norm", "update_ratio", "weight_norm"):
-            ax.set_yscale("log")
+                    label=_label(diagnostics, name))
+        ylabel, empty = _PANEL.get(metric, (metric.replace("_", " "), "nothing recorded"))
         _integer_ticks(ax)
-        ax.set(title=metric.replace("_", " "), xlabel="epoch")
-    axes[0, 0].legend(fontsize=6, ncol=2)
+        ax.set(title=metric.replace("_", " "), xlabel="epoch", ylabel=ylabel)
+        if not ax.lines:
+            _nothing(ax, f"nothing to show: {empty}")
+        elif metric in ("grad_norm", "update_ratio", "weight_norm"):
+            ax.set_yscale("log")
+    with_lines = [ax for ax in axes[0] if ax.lines]
+    if with_lines:
+        with_lines[0].legend(fontsize=6, ncol=2)
     return _finish(fig, path)
 
 
 # ---- everything for a run folder --------------------------------------------------------------------
 def write_all(run_dir, history=None, model=None, data=None, diagnostics=None, image_shape=None,
-              recorder: DecisionBoundaryRecorder | None = None) -> list:
+              recorder: DecisionBoundaryRecorder | None = None, split: str | None = "test") -> list:
     """Write every plot that applies into ``run_dir`` and return the paths.
 
     ``data`` is ``(inputs, targets)``; used for the decision boundary (2-D inputs) and the PCA of the
-    last hidden layer. First-layer weights are drawn for square (or ``image_shape``) inputs, conv
+    last hidden layer (``split`` names which data it is, for the titles). First-layer weights are drawn for square (or ``image_shape``) inputs, conv
     filters when the model has a Conv2d, per-layer curves when ``diagnostics`` (a :class:`Diagnostics`
     that was passed to ``fit``) is given, and the boundary's GIF when a :class:`DecisionBoundaryRecorder`
     that was passed to ``fit`` is given as ``recorder``.
@@ -443,7 +497,7 @@ def write_all(run_dir, history=None, model=None, data=None, diagnostics=None, im
         if data is not None:
             x, y = data[0], data[1]
             if _array(x).ndim == 2 and _array(x).shape[1] == 2:
-                attempt("decision_boundary.png", decision_boundary, model, x, y)
+                attempt("decision_boundary.png", decision_boundary, model, x, y, split=split)
             attempt("hidden_pca.png", hidden_pca, model, x, y)
     if recorder is not None and recorder.frames:
         path = os.path.join(run_dir, "decision_boundary.gif")
