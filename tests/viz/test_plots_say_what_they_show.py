@@ -152,8 +152,9 @@ def test_draw_graph_names_unnamed_values_as_explain_does():
 
 
 def test_draw_graph_keeps_and_labels_the_operands_of_a_division():
-    for text, top, bottom in (("y/x", "y", "x"), ("x/y", "x", "y")):
-        out, _ = expr.evaluate(text, x=1.0, y=2.0)
+    # the last two came out upside down before the operand order was kept in the layout
+    for text, top, bottom in (("y/x", "y", "x"), ("x/y", "x", "y"), ("y/(x*x)", "y", "x*x"), ("z/(x+y)", "z", "x+y")):
+        out, _ = expr.evaluate(text, **{n: v for n, v in (("x", 1.0), ("y", 2.0), ("z", 3.0)) if n in text})
         drawing = cr.viz.draw_graph(out)
         pos = _render.layout(drawing.drawing)
         (div,) = [op for op in drawing.graph.ops if op.label == "/"]
