@@ -375,3 +375,19 @@ def test_user_errors_and_bugs_are_told_apart():
     from chainrule.train.fit import TrainingError
 
     assert issubclass(TrainingError, errors.ChainruleError) and issubclass(TrainingError, RuntimeError)
+
+
+def test_warnings_are_one_line_without_source(capsys, monkeypatch):
+    import warnings
+
+    from chainrule.viz import commands
+
+    def noisy(*args, **kwargs):
+        warnings.warn("something odd\n  happened", RuntimeWarning)
+        return "done"
+
+    monkeypatch.setattr(commands, "explain", noisy)
+    assert main(["explain", "x", "--set", "x=1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "done\n"
+    assert captured.err == "chainrule explain: warning: something odd happened\n"
