@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # the reader of our output went away (| head): nothing to report
             return 141
         except KeyboardInterrupt:
-            print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+            print("chainrule: interrupted", file=sys.stderr)
             return 130
         except Exception as e:  # noqa: BLE001 - the one place that turns errors into exit statuses
             return errors.report(e, args.command, show_traceback)
