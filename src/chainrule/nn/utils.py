@@ -160,3 +160,8 @@ def functional_call(module, parameters_and_buffers: dict, args=(), kwargs=None):
     finally:
         for registry, leaf, old in reversed(swapped):
             registry[leaf] = old
+
+
+# isort: split
+# ``cr.nn.utils.rnn``: packing and padding of variable-length sequences, as ``torch.nn.utils.rnn``.
+from . import rnn_utils as rnn  # noqa: E402
