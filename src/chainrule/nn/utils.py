@@ -164,4 +164,4 @@ def functional_call(module, parameters_and_buffers: dict, args=(), kwargs=None):
 
 # isort: split
 # ``cr.nn.utils.rnn``: packing and padding of variable-length sequences, as ``torch.nn.utils.rnn``.
-from . import rnn_utils as rnn  # noqa: E402
+from . import rnn_utils as rnn  # noqa: E402, F401
