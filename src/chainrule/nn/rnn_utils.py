@@ -133,7 +133,7 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
     """Stack tensors of shapes (L_i, *) into one (L, N, *) (or (N, L, *)) padded with ``padding_value``.
 
     >>> cr.nn.utils.rnn.pad_sequence([cr.ones(3), cr.ones(1)]).tolist()
-    [[1.0, 1.0], [0.0, 1.0], [0.0, 1.0]]
+    [[1.0, 1.0], [1.0, 0.0], [1.0, 0.0]]
     """
     seqs = [s if isinstance(s, Tensor) else Tensor(s) for s in sequences]
     if not seqs:
