@@ -390,3 +390,32 @@ def test_an_lstm_learns_to_remember_the_first_input():
         opt.step()
     accuracy = (head(model(cr.tensor(x, dtype=cr.float32))[1][0][0]).detach().numpy().argmax(1) == y).mean()
     assert accuracy > 0.95, accuracy
+
+
+def test_pytorch_script_habits_work():
+    from chainrule.nn.utils.rnn import pack_padded_sequence, pad_sequence  # importable as a module path
+
+    assert pack_padded_sequence is cr.nn.utils.rnn.pack_padded_sequence and callable(pad_sequence)
+    lstm = cr.nn.LSTM(3, 4, num_layers=2)
+    lstm.flatten_parameters()  # a no-op, as on the CPU in PyTorch
+    assert len(lstm.all_weights) == 2 and [p.shape for p in lstm.all_weights[1]] == [(16, 4), (16, 4), (16,), (16,)]
+
+
+def test_float32_layers_match_pytorch_in_float32():
+    reference = torch.nn.LSTM(5, 6, num_layers=2, bidirectional=True)
+    layer = cr.nn.LSTM(5, 6, num_layers=2, bidirectional=True)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
+    x = np.random.default_rng(9).standard_normal((12, 3, 5)).astype(np.float32)
+    out, (h, c) = layer(cr.tensor(x))
+    assert out.dtype == np.float32 and h.dtype == np.float32
+    t_out, (t_h, t_c) = reference(torch.tensor(x))
+    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.detach().numpy(), t_c.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_saved_lstm_is_rebuilt_by_load_model(tmp_path):
+    layer = cr.nn.LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True)
+    cr.save(layer, tmp_path / "lstm.safetensors")
+    rebuilt = cr.load_model(tmp_path / "lstm.safetensors")
+    x = cr.randn(2, 5, 3)
+    np.testing.assert_array_equal(rebuilt(x)[0].detach().numpy(), layer(x)[0].detach().numpy())

@@ -274,6 +274,9 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
+    def flatten_parameters(self) -> None:
+        """A no-op kept for PyTorch scripts (there it packs the weights into one buffer for cuDNN)."""
+
     @property
     def all_weights(self) -> list:
         """Per layer and direction, [weight_ih, weight_hh(, bias_ih, bias_hh)]."""
