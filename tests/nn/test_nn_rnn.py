@@ -419,3 +419,23 @@ def test_a_saved_lstm_is_rebuilt_by_load_model(tmp_path):
     rebuilt = cr.load_model(tmp_path / "lstm.safetensors")
     x = cr.randn(2, 5, 3)
     np.testing.assert_array_equal(rebuilt(x)[0].detach().numpy(), layer(x)[0].detach().numpy())
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_packed_unsorted_batch_with_initial_states_in_the_callers_order_matches_pytorch(mode):
+    from torch.nn.utils import rnn as trnn
+
+    layer, reference = _pair(mode, input_size=2, hidden_size=3, bidirectional=True)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 3, 2))
+    states = [rng.standard_normal((2, 3, 3)) for _ in range(2 if mode == "lstm" else 1)]
+    lengths = [2, 4, 3]
+    t_in = trnn.pack_padded_sequence(torch.tensor(x), lengths, enforce_sorted=False)
+    c_in = cr.nn.utils.rnn.pack_padded_sequence(cr.tensor(x), lengths, enforce_sorted=False)
+    t_state0 = tuple(torch.tensor(s) for s in states) if mode == "lstm" else torch.tensor(states[0])
+    c_state0 = tuple(cr.tensor(s) for s in states) if mode == "lstm" else cr.tensor(states[0])
+    t_out, t_state = reference(t_in, t_state0)
+    c_out, c_state = layer(c_in, c_state0)
+    np.testing.assert_allclose(c_out.data.detach().numpy(), t_out.data.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for c, t in zip(_states(mode, c_state), _states(mode, t_state)):
+        np.testing.assert_allclose(c.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
