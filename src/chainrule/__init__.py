@@ -78,3 +78,6 @@ from .errors import (  # noqa: E402
     LossTargetError,
     ResourceError,
 )
+
+# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
+from . import onnx  # noqa: E402

@@ -44,8 +44,9 @@ from ..nn.conv import Conv1d, Conv2d, Dropout2d
 from ..nn.linear import Dropout, Flatten, Identity, Linear, Unflatten
 from ..nn.models import LeNet
 from ..nn.module import Module
-from ..nn.normalization import BatchNorm1d, BatchNorm2d
+from ..nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from ..nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from ..nn.sparse import Embedding
 from ..tensor import Tensor
 from .safetensors import atomic_write
 
@@ -420,6 +421,26 @@ def _batch_norm(g, layer, name, x, value, out):
     return g.node("Add", [y, g.constant(f"{name}.shift", shift - mean * factor)], name)
 
 
+def _layer_norm(g, layer: LayerNorm, name, x, value, out):
+    if g.opset < 17:
+        raise ValueError(f"export_onnx: {name or 'LayerNorm'} needs ONNX's LayerNormalization, which is in opset 17 "
+                         f"and later; export with opset=17 or higher (got {g.opset})")
+    shape = layer.normalized_shape
+    scale = g.parameter(f"{name}.weight", layer.weight) if layer.weight is not None else \
+        g.constant(f"{name}.weight", np.ones(shape))
+    inputs = [x, scale] + ([g.parameter(f"{name}.bias", layer.bias)] if layer.bias is not None else [])
+    return g.node("LayerNormalization", inputs, name, axis=-len(shape), epsilon=layer.eps)
+
+
+def _embedding(g, layer: Embedding, name, x, value, out):
+    if layer.max_norm is not None:
+        raise ValueError(f"export_onnx: {name or 'Embedding'} has max_norm={layer.max_norm}, which rescales its "
+                         f"table during the forward; export a copy without max_norm")
+    if value.dtype.kind not in "iu":
+        raise TypeError(f"export_onnx: {name or 'Embedding'} reads integer indices, but its input is {value.dtype}")
+    return g.node("Gather", [g.parameter(f"{name}.weight", layer.weight), x], name, axis=0)
+
+
 _EMITTERS: dict[type, Callable] = {
     Linear: _linear, ReLU: _simple("Relu"), LeakyReLU: _leaky_relu, PReLU: _prelu, ELU: _elu,
     SELU: _selu, GELU: _gelu, SiLU: _silu, Sigmoid: _simple("Sigmoid"), Tanh: _simple("Tanh"),
@@ -429,7 +450,7 @@ _EMITTERS: dict[type, Callable] = {
     Conv1d: _conv, Conv2d: _conv, MaxPool1d: _max_pool(1), MaxPool2d: _max_pool(2),
     AvgPool1d: _avg_pool(1), AvgPool2d: _avg_pool(2),
     AdaptiveAvgPool1d: _adaptive_avg_pool(1), AdaptiveAvgPool2d: _adaptive_avg_pool(2),
-    BatchNorm1d: _batch_norm, BatchNorm2d: _batch_norm,
+    BatchNorm1d: _batch_norm, BatchNorm2d: _batch_norm, LayerNorm: _layer_norm, Embedding: _embedding,
 }  # fmt: skip
 
 
@@ -461,14 +482,15 @@ def _build(g: _Graph, model: Module, x: Tensor) -> tuple:
 
 
 def export_onnx(model: Module, example_input, path, input_name: str = "input", output_name: str = "output",
-                opset: int = 17, dynamic_batch: bool = True):
+                opset: int = 17, dynamic_batch: bool = True, batch_name: str = "batch"):
     """Write ``model`` to ``path`` as an ONNX model (eval semantics) and return the ``onnx.ModelProto``.
 
     ``example_input`` (a Tensor or array of shape (N, ...)) fixes the input's shape except the batch
-    size N, which stays free when ``dynamic_batch``; the dtype is the model's (float32 by default).
+    size N, which stays free (named ``batch_name``) when ``dynamic_batch``; the dtype is the model's
+    (float32 by default), or int64 for integer indices (a model that starts with an Embedding).
     Supported: Sequential/MLP, LeNet and Modules whose forward chains supported layers — Linear,
     Conv1d/2d, Max/AvgPool1d/2d, AdaptiveAvgPool1d/2d (to size 1 or an even divisor), BatchNorm1d/2d,
-    Flatten, Unflatten, Dropout/Dropout2d/Identity (dropped), and the activations ReLU, LeakyReLU, PReLU,
+    LayerNorm (opset 17+), Embedding, Flatten, Unflatten, Dropout/Dropout2d/Identity (dropped), and the activations ReLU, LeakyReLU, PReLU,
     ELU, SELU, GELU, SiLU, Sigmoid, Tanh, Softplus, LogSigmoid, Hardtanh, Softmax, LogSoftmax.
     Other layers raise ``TypeError`` naming them. The file is checked with ``onnx.checker`` and
     written atomically.
@@ -496,6 +518,9 @@ def export_onnx(model: Module, example_input, path, input_name: str = "input", o
                          f"shape {example.shape}")
     dtype = _model_dtype(model, example)
     tensor_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    indices = example.dtype.kind in "iu"  # token indices for an Embedding stay integers
+    input_dtype = np.dtype(np.int64) if indices else dtype
+    input_type = onnx.helper.np_dtype_to_tensor_dtype(input_dtype)
 
     g = _Graph(onnx, dtype, opset)
     g.dynamic_batch, g.input_name = bool(dynamic_batch), input_name
@@ -505,7 +530,7 @@ def export_onnx(model: Module, example_input, path, input_name: str = "input", o
     model.eval()
     try:
         with autograd.no_grad():
-            x = Tensor._wrap(np.ascontiguousarray(example, dtype=dtype))
+            x = Tensor._wrap(np.ascontiguousarray(example, dtype=input_dtype))
             name, traced = _build(g, model, x)
             expected = model(x)
     finally:
@@ -520,14 +545,14 @@ def export_onnx(model: Module, example_input, path, input_name: str = "input", o
         g.nodes[-1].output[0] = output_name
     else:  # nothing but dropped layers: the output is the input
         g.nodes.append(onnx.helper.make_node("Identity", [name], [output_name], name="output"))
-    batch = "batch" if dynamic_batch else None
+    batch = batch_name if dynamic_batch else None
 
-    def value_info(value_name: str, shape: tuple):
+    def value_info(value_name: str, shape: tuple, kind=tensor_type):
         dims = [batch or shape[0]] + list(shape[1:]) if shape else []
-        return onnx.helper.make_tensor_value_info(value_name, tensor_type, dims)
+        return onnx.helper.make_tensor_value_info(value_name, kind, dims)
 
     graph = onnx.helper.make_graph(
-        g.nodes, type(model).__name__, [value_info(input_name, example.shape)],
+        g.nodes, type(model).__name__, [value_info(input_name, example.shape, input_type)],
         [value_info(output_name, traced.shape)], initializer=g.initializers,
     )
     opsets = [onnx.helper.make_opsetid("", opset)]

@@ -91,3 +91,9 @@ __all__ = [
 
 
 from .conv import dropout2d  # noqa: E402 - nn.conv imports this package's siblings first
+
+# isort: split
+from .normalization import group_norm, layer_norm  # noqa: E402
+from .sparse import embedding  # noqa: E402
+
+__all__ += ["embedding", "layer_norm", "group_norm"]

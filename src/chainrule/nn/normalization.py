@@ -118,3 +118,173 @@ class BatchNorm2d(_BatchNorm):
 
     _dims = (4,)
     _layout = "(N, C, H, W)"
+
+
+# ---- layer and group normalization: statistics per sample, composed from differentiable ops ----------
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` dimensions of each sample, then scale and shift:
+    y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+
+    >>> import chainrule.nn.functional as F
+    >>> F.layer_norm(cr.tensor([[1.0, 3.0]]), (2,)).round().tolist()
+    [[-1.0, 1.0]]
+    """
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    shape = _normalized_shape(normalized_shape, "layer_norm")
+    k = len(shape)
+    if tuple(x.shape[x.ndim - k:]) != shape or x.ndim < k:
+        raise ValueError(f"layer_norm: expected input of shape (*, {', '.join(map(str, shape))}) to match "
+                         f"normalized_shape {shape}, got {tuple(x.shape)}")
+    dims = tuple(range(x.ndim - k, x.ndim))
+    mean = x.mean(dim=dims, keepdim=True)
+    centred = x - mean
+    var = (centred * centred).mean(dim=dims, keepdim=True)
+    out = centred * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Split the C channels of (N, C, *) into ``num_groups`` groups and normalise each group of each sample
+    over its channels and positions; then a per-channel scale and shift."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected input of shape (N, C, *) with C divisible by num_groups="
+                         f"{num_groups}, got {tuple(x.shape)}")
+    n, c = x.shape[0], x.shape[1]
+    grouped = x.reshape((n, num_groups, -1))
+    mean = grouped.mean(dim=2, keepdim=True)
+    centred = grouped - mean
+    var = (centred * centred).mean(dim=2, keepdim=True)
+    out = (centred * (var + eps).rsqrt()).reshape(tuple(x.shape))
+    channel = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(channel)
+    if bias is not None:
+        out = out + bias.reshape(channel)
+    return out
+
+
+def _normalized_shape(normalized_shape, op: str) -> tuple:
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
+        raise ValueError(f"{op}: normalized_shape must be a positive integer or a non-empty tuple of them, "
+                         f"got {normalized_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+@register_config
+class LayerNorm(Module):
+    """Layer norm over the last dimensions ``normalized_shape`` of each sample (PyTorch's ``nn.LayerNorm``).
+
+    ``weight`` (init 1) and ``bias`` (init 0) have shape ``normalized_shape`` when
+    ``elementwise_affine`` (``bias=False`` drops the shift). No running statistics: train and eval agree.
+
+    >>> ln = cr.nn.LayerNorm(4)
+    >>> ln(cr.randn(2, 3, 4)).shape
+    (2, 3, 4)
+    """
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
+        if not eps > 0:
+            raise ValueError(f"LayerNorm: eps must be positive, got {eps!r}")
+        if device not in (None, "cpu") and str(device) != "cpu":
+            raise RuntimeError(f"LayerNorm: device {device!r} is not available; chainrule runs on the CPU")
+        self.eps, self.elementwise_affine = float(eps), bool(elementwise_affine)
+        dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight._data[...] = 1
+        if self.bias is not None:
+            self.bias._data[...] = 0
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = input if isinstance(input, Tensor) else Tensor(input)
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
+            raise ValueError(f"{self.layer_name} ({self.extra_repr()}): expected input of shape "
+                             f"(*, {', '.join(map(str, self.normalized_shape))}), got {tuple(x.shape)}")
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+    def get_config(self) -> dict:
+        return make_config(self, normalized_shape=list(self.normalized_shape), eps=self.eps,
+                           elementwise_affine=self.elementwise_affine, bias=self.bias is not None)
+
+
+@register_config
+class GroupNorm(Module):
+    """Group norm (PyTorch's ``nn.GroupNorm``): the C channels of (N, C, *) in ``num_groups`` groups, each
+    normalised per sample; ``weight`` (init 1) and ``bias`` (init 0) per channel when ``affine``
+    (``bias=False`` drops the shift).
+
+    >>> cr.nn.GroupNorm(2, 4)(cr.randn(3, 4, 5)).shape
+    (3, 4, 5)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device=None, dtype=None, *, bias: bool = True) -> None:
+        super().__init__()
+        for name, value in (("num_groups", num_groups), ("num_channels", num_channels)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"GroupNorm: {name} must be a positive integer, got {value!r}")
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        if not eps > 0:
+            raise ValueError(f"GroupNorm: eps must be positive, got {eps!r}")
+        if device not in (None, "cpu") and str(device) != "cpu":
+            raise RuntimeError(f"GroupNorm: device {device!r} is not available; chainrule runs on the CPU")
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps, self.affine = float(eps), bool(affine)
+        dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_channels, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        if self.affine and bias:
+            self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight._data[...] = 1
+        if self.bias is not None:
+            self.bias._data[...] = 0
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = input if isinstance(input, Tensor) else Tensor(input)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"{self.layer_name} ({self.extra_repr()}): expected input of shape "
+                             f"(N, {self.num_channels}, *), got {tuple(x.shape)}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+    def get_config(self) -> dict:
+        return make_config(self, num_groups=self.num_groups, num_channels=self.num_channels, eps=self.eps,
+                           affine=self.affine, bias=self.bias is not None)

@@ -160,3 +160,13 @@ def functional_call(module, parameters_and_buffers: dict, args=(), kwargs=None):
     finally:
         for registry, leaf, old in reversed(swapped):
             registry[leaf] = old
+
+
+# isort: split
+# ``cr.nn.utils.rnn``: packing and padding of variable-length sequences, as ``torch.nn.utils.rnn``.
+import sys  # noqa: E402
+
+from . import rnn_utils as rnn  # noqa: E402
+
+# ``import chainrule.nn.utils.rnn`` / ``from chainrule.nn.utils.rnn import pad_sequence`` work as in PyTorch
+sys.modules.setdefault(f"{__name__}.rnn", rnn)
