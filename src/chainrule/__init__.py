@@ -67,3 +67,7 @@ __version__ = "0.1.0"
 bool = bool_  # noqa: A001
 half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001
+
+# isort: split
+# Data-parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
+from . import distributed  # noqa: E402

@@ -7,13 +7,16 @@ process and no MPI library is loaded at all. Every wait on a non-blocking MPI re
 ``CHAINRULE_DIST_TIMEOUT``) while answering the liveness pings of other ranks. When the deadline
 passes, the rank pings every other rank, names those that do not answer, and raises
 :class:`DistributedError`; the process then aborts the MPI job at exit instead of hanging in
-``MPI_Finalize`` on a peer that is gone.
+``MPI_Finalize`` on a peer that is gone. Likewise a rank that dies of an uncaught exception aborts the
+job after printing its traceback (``init`` wraps ``sys.excepthook``, as ``python -m mpi4py`` does), so
+the others stop at once instead of waiting out the timeout.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 import time
 
 import numpy as np
@@ -189,6 +192,18 @@ def _at_exit() -> None:
     _group.close()
 
 
+def _abort_on_uncaught(previous):
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        if _group is not None and _group.comm is not None:
+            sys.stderr.write(f"chainrule.distributed: {_group.where()} stopped on an uncaught {kind.__name__}; "
+                             "aborting the MPI job\n")
+            sys.stderr.flush()
+            _group.abort(1)
+
+    return hook
+
+
 def init(timeout: float | None = None) -> ProcessGroup:
     """Join the job this process was launched in and make it the default group.
 
@@ -211,6 +226,7 @@ def init(timeout: float | None = None) -> ProcessGroup:
         comm.Set_errhandler(MPI.ERRORS_RETURN)
         _group = ProcessGroup(comm, timeout)
         atexit.register(_at_exit)
+        sys.excepthook = _abort_on_uncaught(sys.excepthook)
     else:
         _group = ProcessGroup(None, timeout)
     return _group

@@ -40,3 +40,7 @@ from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .summary import summary
+
+# isort: split
+# Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
+from . import parallel  # noqa: E402
