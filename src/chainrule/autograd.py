@@ -320,7 +320,7 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable) -> _LeafHookHa
     key = id(t)
     entry = _leaf_hooks.get(key)
     if entry is None:
-        entry = (weakref.ref(t, lambda _ref, key=key: _leaf_hooks.pop(key, None)), [])
+        entry = (weakref.ref(t, lambda _ref, key=key, hooks=_leaf_hooks: hooks.pop(key, None)), [])
         _leaf_hooks[key] = entry
     entry[1].append(hook)
     return _LeafHookHandle(key, hook)

@@ -75,6 +75,12 @@ def save(outdir: str, rank: int, **arrays) -> None:
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **arrays)
 
 
+def report(outdir: str, rank: int, line: str) -> None:
+    """One line of text for the test, in a file per rank (the ranks' stdout would interleave)."""
+    with open(os.path.join(outdir, f"rank{rank}.txt"), "a") as f:
+        f.write(line + "\n")
+
+
 def scenario_train(outdir: str, reference: bool) -> None:
     group = dist.init(timeout=30)
     rank, world = group.rank, (1 if reference else group.size)
@@ -154,7 +160,7 @@ def scenario_mismatch_model(outdir: str) -> None:
     try:
         cr.nn.parallel.DistributedDataParallel(model)
     except dist.DistributedError as e:
-        print(f"ERROR {e}", flush=True)
+        report(outdir, group.rank, f"ERROR {e}")
 
 
 def scenario_mismatch_collective(outdir: str) -> None:
@@ -162,11 +168,11 @@ def scenario_mismatch_collective(outdir: str) -> None:
     try:
         dist.all_reduce(cr.zeros(4, 2 + group.rank))
     except dist.DistributedError as e:
-        print(f"ERROR {e}", flush=True)
+        report(outdir, group.rank, f"ERROR {e}")
     dist.barrier()  # the group is still usable after a refused collective
     t = cr.ones(2)
     dist.all_reduce(t)
-    print(f"AFTER {t.numpy().tolist()}", flush=True)
+    report(outdir, group.rank, f"AFTER {t.numpy().tolist()}")
 
 
 def scenario_lost_rank(outdir: str, how: str) -> None:
@@ -189,10 +195,10 @@ def scenario_lost_rank(outdir: str, how: str) -> None:
         try:
             loss_fn(ddp(cr.tensor(x[:B])), cr.tensor(y[:B])).backward()
         except dist.DistributedError as e:
-            print(f"ERROR after {time.monotonic() - start:.1f}s: {e}", flush=True)
+            report(outdir, group.rank, f"ERROR after {time.monotonic() - start:.1f}s: {e}")
             raise
         opt.step()
-    print("FINISHED (should not happen)", flush=True)
+    report(outdir, group.rank, "FINISHED (should not happen)")
 
 
 def main() -> None:
