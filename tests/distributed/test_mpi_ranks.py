@@ -196,3 +196,20 @@ def test_a_killed_rank_ends_the_job(tmp_path):
     text = result.stdout + result.stderr
     assert "Killed (signal 9)" in text, text
     assert "FINISHED" not in "".join(ranks_text(tmp_path))
+
+
+def test_fit_on_two_ranks_trains_as_one_process_with_the_global_batch(tmp_path):
+    ok(launch("fit", tmp_path))
+    r0, r1 = ranks_npz(tmp_path)
+    assert int(r0["steps"]) == int(r1["steps"]) == 3 * 6  # 64 samples: 5 global batches of 12, one of 4
+    np.testing.assert_array_equal(r0["weight"], r1["weight"])
+    np.testing.assert_array_equal(r0["logs"], r1["logs"])  # the same averaged figures on every rank
+    sys.path.insert(0, str(WORKER.parent))
+    import mpi_worker
+
+    sys.path.pop(0)
+    model, history = mpi_worker.fit_run(world=1)  # one process, batch 12, the same shuffles
+    np.testing.assert_allclose(r0["weight"], model[0].weight._data, rtol=0, atol=1e-6)
+    assert not np.allclose(r0["weight"], mpi_worker.build("mlp")[0].weight._data, atol=1e-2)
+    single = np.array([[e["loss"], e["accuracy"]] for e in history.epochs])
+    np.testing.assert_allclose(r0["logs"], single, rtol=1e-9)

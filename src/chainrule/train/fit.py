@@ -165,9 +165,10 @@ def fit(
     loss stops training with a :class:`TrainingError` naming the epoch and step.
 
     Distributed: when ``model`` is a ``cr.nn.parallel.DistributedDataParallel`` over several ranks,
-    each rank reads its share of ``train_data`` (a :class:`~chainrule.data.DistributedSampler`,
-    reshuffled every epoch; ``batch_size`` is per rank), the epoch's loss and metrics are averaged
-    over all ranks' samples, and only rank 0 shows the progress bar.
+    ``batch_size`` is per rank and, at every step, each rank reads its block of the global batch that
+    one process with ``batch_size x ranks`` would read (the same shuffle, drawn in step on every rank),
+    so the run trains to the same weights as that one process. The epoch's loss and metrics are
+    averaged over all ranks' samples, and only rank 0 shows the progress bar.
 
     >>> history = cr.fit(model, (X, y), loss="cross_entropy", optimizer="adam", epochs=5, verbose=0)
     >>> history["loss"][-1] < history["loss"][0]
@@ -218,16 +219,47 @@ def _group_of(model):
 
 
 def _shard(data, batch_size: int, shuffle: bool, group):
-    """This rank's DataLoader over ``data``: a DistributedSampler deals each rank its share."""
-    from ..data import DataLoader, DistributedSampler
+    """This rank's DataLoader over ``data``: its share of every global batch (see :class:`_BatchShard`)."""
+    from ..data import DataLoader
 
     if isinstance(data, DataLoader):
         if data.sampler is not None:
             return data
         data, batch_size, shuffle = data.dataset, data.batch_size, data.shuffle
     dataset = as_loader(data, batch_size).dataset
-    sampler = DistributedSampler(dataset, num_replicas=group.size, rank=group.rank, shuffle=shuffle)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    return DataLoader(dataset, batch_size=batch_size, sampler=_BatchShard(len(dataset), batch_size, shuffle, group))
+
+
+class _BatchShard:
+    """The order in which rank r of W reads the data: the permutation one process would draw (from the
+    package generator, in step on every rank) cut into global batches of W x B, of which rank r takes
+    the r-th block of B. So W ranks with batch B see, step by step, the very samples of one process
+    with batch W x B, and train to the same weights. A last, short global batch is split as evenly as
+    possible (fewer than W samples left over are skipped, as every rank must take the same steps)."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, group):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.rank, self.size = group.rank, group.size
+
+    def _parts(self) -> tuple[int, int]:
+        step = self.batch_size * self.size
+        full, tail = divmod(self.n, step)
+        return full, (tail if tail >= self.size else 0)
+
+    def __iter__(self):
+        from .. import backend
+
+        order = backend.generator().permutation(self.n) if self.shuffle else np.arange(self.n)
+        full, tail = self._parts()
+        step, b, r = self.batch_size * self.size, self.batch_size, self.rank
+        mine = [order[i * step + r * b : i * step + (r + 1) * b] for i in range(full)]
+        if tail:
+            mine.append(np.array_split(order[full * step : full * step + tail], self.size)[r])
+        return iter(np.concatenate(mine).tolist() if mine else [])
+
+    def __len__(self) -> int:
+        full, tail = self._parts()
+        return full * self.batch_size + (-(-tail // self.size) if tail else 0)
 
 
 def _averaged_over_ranks(group, total_loss: float, seen: int, metric_sums: dict) -> tuple:
