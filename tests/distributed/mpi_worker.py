@@ -26,6 +26,10 @@ def build(kind: str):
     if kind == "mlp":
         model = cr.nn.Sequential(cr.nn.Linear(6, 16), cr.nn.Tanh(), cr.nn.Linear(16, 12), cr.nn.ReLU(),
                                  cr.nn.Linear(12, 3))
+    elif kind == "cnn_bn":
+        model = cr.nn.Sequential(cr.nn.Conv2d(1, 4, 3, padding=1), cr.nn.BatchNorm2d(4), cr.nn.ReLU(),
+                                 cr.nn.MaxPool2d(2), cr.nn.Flatten(), cr.nn.Linear(4 * 4 * 4, 8),
+                                 cr.nn.BatchNorm1d(8), cr.nn.Tanh(), cr.nn.Linear(8, 3))
     else:
         model = cr.nn.Sequential(cr.nn.Conv2d(1, 4, 3, padding=1), cr.nn.ReLU(), cr.nn.MaxPool2d(2),
                                  cr.nn.Conv2d(4, 6, 3), cr.nn.Tanh(), cr.nn.Flatten(), cr.nn.Linear(6 * 2 * 2, 3))
@@ -34,7 +38,7 @@ def build(kind: str):
 
 def samples(kind: str, n: int):
     rng = np.random.default_rng(42)
-    x = rng.standard_normal((n, 6) if kind == "mlp" else (n, 1, 8, 8))
+    x = rng.standard_normal((n, 6) if kind == "mlp" else (n, 1, 8, 8)) + 0.5
     y = rng.integers(0, 3, n)
     return x, y
 
@@ -52,9 +56,11 @@ def digest(model) -> str:
     return h.hexdigest()
 
 
-def train(kind: str, opt_name: str, rank: int, world: int, wrap: bool):
+def train(kind: str, opt_name: str, rank: int, world: int, wrap: bool, sync_bn: bool = False):
     """STEPS steps; step s reads samples [s*world*B, (s+1)*world*B), this rank the slice it owns."""
     model = build(kind)
+    if sync_bn:
+        model = cr.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = cr.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=0.001) if wrap else model
     opt = optimizer(opt_name, net.parameters())
     x, y = samples(kind, STEPS * 2 * B)
@@ -92,6 +98,22 @@ def scenario_train(outdir: str, reference: bool) -> None:
                 out[f"{kind}/{opt_name}/{name}"] = p.numpy()
             out[f"{kind}/{opt_name}/digests"] = np.array(digests)
     save(outdir, rank, **out)
+
+
+def scenario_syncbn(outdir: str, reference: bool = False) -> None:
+    group = dist.init(timeout=30)
+    rank, world = group.rank, (1 if reference else group.size)
+    out = {}
+    model, digests = train("cnn_bn", "sgd", rank, world, wrap=not reference, sync_bn=not reference)
+    for name, p in model.state_dict().items():
+        out[name] = p.numpy()
+    out["digests"] = np.array(digests)
+    out["kinds"] = np.array([type(m).__name__ for m in model])
+    save(outdir, rank, **out)
+
+
+def scenario_syncbn_reference(outdir: str) -> None:
+    scenario_syncbn(outdir, reference=True)
 
 
 def scenario_no_sync(outdir: str) -> None:

@@ -213,3 +213,18 @@ def test_fit_on_two_ranks_trains_as_one_process_with_the_global_batch(tmp_path):
     assert not np.allclose(r0["weight"], mpi_worker.build("mlp")[0].weight._data, atol=1e-2)
     single = np.array([[e["loss"], e["accuracy"]] for e in history.epochs])
     np.testing.assert_allclose(r0["logs"], single, rtol=1e-9)
+
+
+def test_sync_batchnorm_on_two_ranks_trains_as_batchnorm_on_the_global_batch(tmp_path_factory):
+    two, one = tmp_path_factory.mktemp("two"), tmp_path_factory.mktemp("one")
+    ok(launch("syncbn", two))
+    ok(subprocess.run([sys.executable, str(WORKER), "syncbn_reference", str(one)], capture_output=True, text=True,
+                      timeout=LIMIT, env=_env()))
+    (r0, r1), single = ranks_npz(two), ranks_npz(one, 1)[0]
+    assert r0["kinds"].tolist().count("SyncBatchNorm") == 2 and "SyncBatchNorm" not in single["kinds"].tolist()
+    names = [k for k in single if k not in ("digests", "kinds")]
+    assert "1.running_var" in names and "6.running_mean" in names
+    for k in names:
+        np.testing.assert_allclose(r0[k], single[k], rtol=0, atol=1e-6, err_msg=k)
+        assert np.array_equal(r0[k], r1[k]), k
+    assert r0["digests"].tolist() == r1["digests"].tolist()

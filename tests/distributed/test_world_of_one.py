@@ -158,3 +158,23 @@ def test_dataloader_reads_in_the_sampler_order():
     assert [yb.tolist() for _, yb in loader] == [[1, 3], [5, 7], [9]]
     with pytest.raises(ValueError, match="pass either sampler= or shuffle=True, not both"):
         cr.data.DataLoader(ds, sampler=sampler, shuffle=True)
+
+
+def test_convert_sync_batchnorm_shares_parameters_and_in_a_world_of_one_is_batchnorm(fresh_group):
+    cr.manual_seed(2)
+    model = cr.nn.Sequential(cr.nn.Conv2d(2, 3, 3), cr.nn.BatchNorm2d(3), cr.nn.Flatten(), cr.nn.Linear(12, 4),
+                             cr.nn.BatchNorm1d(4))
+    x = cr.randn(5, 2, 4, 4)
+    cr.manual_seed(2)
+    plain = cr.nn.Sequential(cr.nn.Conv2d(2, 3, 3), cr.nn.BatchNorm2d(3), cr.nn.Flatten(), cr.nn.Linear(12, 4),
+                             cr.nn.BatchNorm1d(4))
+    weight = model[1].weight
+    converted = cr.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model and type(model[1]) is cr.nn.SyncBatchNorm and model[1].weight is weight
+    assert type(model[4]) is cr.nn.SyncBatchNorm and list(model.state_dict()) == list(plain.state_dict())
+    np.testing.assert_allclose(model(x).detach().numpy(), plain(x).detach().numpy(), atol=1e-6)
+    model.eval()
+    plain.eval()
+    np.testing.assert_allclose(model(x).detach().numpy(), plain(x).detach().numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="expected input with 3 channels"):
+        model[1](cr.randn(2, 5, 4, 4))

@@ -44,3 +44,4 @@ from .summary import summary
 # isort: split
 # Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
 from . import parallel  # noqa: E402
+from .sync_batchnorm import SyncBatchNorm  # noqa: E402
