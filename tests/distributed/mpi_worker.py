@@ -142,22 +142,28 @@ def scenario_no_sync(outdir: str) -> None:
          keys=np.array(list(ddp.state_dict())))
 
 
-def fit_run(world: int):
+def fit_run(world: int, callbacks=()):
     """cr.fit with per-rank batch 12 / world on 64 samples (5 global batches of 12 and one of 4)."""
     x, y = samples("mlp", 64)
     model = build("mlp")
     net = cr.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     history = cr.fit(net, (x, y), optimizer="momentum", lr=0.05, epochs=3, batch_size=12 // world, verbose=0,
-                     shuffle=True)
+                     shuffle=True, callbacks=callbacks)
     return model, history
 
 
 def scenario_fit(outdir: str) -> None:
     """cr.fit on a DDP model: the ranks share every global batch; epoch figures averaged over ranks."""
     group = dist.init(timeout=30)
-    model, history = fit_run(group.size)
+    saves = []
+    real_save = cr.io.save
+    cr.io.save = lambda obj, path: (saves.append(path), real_save(obj, path))
+    checkpoint = cr.train.callbacks.ModelCheckpoint(os.path.join(outdir, "ckpt-{epoch}.safetensors"))
+    model, history = fit_run(group.size, callbacks=[checkpoint])
+    cr.io.save = real_save
     logs = np.array([[e["loss"], e["accuracy"]] for e in history.epochs])
-    save(outdir, group.rank, logs=logs, weight=model[0].weight._data, steps=np.array(len(history.iterations)))
+    save(outdir, group.rank, logs=logs, weight=model[0].weight._data, steps=np.array(len(history.iterations)),
+         saves=np.array(len(saves)))
 
 
 def scenario_broadcast_at_construction(outdir: str) -> None:

@@ -213,6 +213,15 @@ def test_fit_on_two_ranks_trains_as_one_process_with_the_global_batch(tmp_path):
     assert not np.allclose(r0["weight"], mpi_worker.build("mlp")[0].weight._data, atol=1e-2)
     single = np.array([[e["loss"], e["accuracy"]] for e in history.epochs])
     np.testing.assert_allclose(r0["logs"], single, rtol=1e-9)
+    # ModelCheckpoint: rank 0 alone writes, and the file holds the bare model (it loads without DDP)
+    assert (int(r0["saves"]), int(r1["saves"])) == (3, 0)
+    import chainrule as cr
+
+    bundle = cr.load(str(tmp_path / "ckpt-3.safetensors"))
+    bare = mpi_worker.build("mlp")
+    bare.load_state_dict(bundle["model"])  # keys of the bare model: no "module." prefix
+    np.testing.assert_array_equal(bare[0].weight._data, r0["weight"])
+    assert bundle["epoch"] == 3
 
 
 def test_sync_batchnorm_on_two_ranks_trains_as_batchnorm_on_the_global_batch(tmp_path_factory):
