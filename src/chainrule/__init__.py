@@ -81,3 +81,6 @@ from .errors import (  # noqa: E402
 
 # cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
 from . import onnx  # noqa: E402
+
+# Data-parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
+from . import distributed  # noqa: E402

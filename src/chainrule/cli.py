@@ -101,12 +101,49 @@ def _add_train(sub) -> None:
     p.add_argument("--name", default=None, help="run name (default: DATASET-MODEL, numbered if taken)")
     p.add_argument("--plots", action="store_true", help="also write every diagnostic plot of the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=None,
+                   help="train data-parallel on N processes of this machine, launched through mpiexec "
+                   "(needs chainrule[mpi]; one BLAS thread each unless --threads; --batch-size is the "
+                   "global batch, split over them)")
     _add_threads(p)
     p.set_defaults(handler=_train)
 
 
+def _launch_ranks(args) -> int:
+    """Run this same command on ``--nproc`` ranks through mpiexec (the mpich wheel ships one)."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from .distributed.process_group import _INSTALL
+
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {args.nproc}")
+    here = Path(sys.executable).with_name("mpiexec")
+    mpiexec = str(here) if here.exists() else shutil.which("mpiexec")
+    if mpiexec is None:
+        raise ImportError(f"--nproc needs mpiexec; install it with: {_INSTALL}")
+    argv = list(args.argv)
+    for i, a in enumerate(argv):  # drop --nproc N / --nproc=N: the ranks train, they do not launch
+        if a == "--nproc":
+            del argv[i : i + 2]
+            break
+        if a.startswith("--nproc="):
+            del argv[i]
+            break
+    threads = str(args.threads or 1)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    cmd = [mpiexec, "-n", str(args.nproc), sys.executable, "-m", "chainrule.cli", *argv]
+    return subprocess.run(cmd, env=env).returncode
+
+
 def _train(args) -> int:
+    from .distributed import get_rank, launched_by_mpi
     from .train.runs import TrainConfig, train_run
+
+    if args.nproc is not None and not launched_by_mpi():
+        return _launch_ranks(args)
 
     config = TrainConfig(
         dataset=args.dataset, model=args.model, hidden=args.hidden, activation=args.activation, loss=args.loss,
@@ -115,6 +152,8 @@ def _train(args) -> int:
         test_split=args.test_split,
     )
     result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots)
+    if launched_by_mpi() and get_rank() != 0:
+        return 0
     print(f"test accuracy: {result.test['accuracy']:.4f}  test loss: {result.test['loss']:.4f}")
     print(f"run written to {result.run_dir}")
     return 0
@@ -326,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import backend
 
     backend.tune_malloc()  # the command opts in to reusing freed memory (see backend.tune_malloc)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

@@ -276,6 +276,10 @@ class Tensor:
         """Backpropagate from this tensor, accumulating into ``.grad`` of the leaves."""
         autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` in ``backward()`` once this leaf's ``.grad`` is final (as in PyTorch)."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     # ---- in-place ----------------------------------------------------------------------------
     def _inplace(self, op, *args, name: str) -> Tensor:
         """Apply the out-of-place ``op`` and write its result into this tensor's memory.

@@ -11,11 +11,13 @@ from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import read_csv, read_idx
 from .loader import DataLoader, default_collate
 from .preprocessing import Standardizer, one_hot
+from .sampler import DistributedSampler
 
 __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "Standardizer",
     "Subset",
     "TensorDataset",

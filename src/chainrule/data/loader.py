@@ -46,6 +46,8 @@ class DataLoader:
     - For a TensorDataset (or Subsets of one) a batch is taken by fancy-indexing each whole array
       with the batch's indices: no Python loop over samples. Other datasets are read sample by
       sample and stacked with ``collate_fn`` (default: :func:`default_collate`).
+    - ``sampler``: an iterable of indices that sets the order instead of ``shuffle`` (for example a
+      :class:`DistributedSampler`, which gives each rank its share).
     - ``transform``: an optional callable applied to the inputs (first element) of every batch, e.g. a
       vectorized augmentation from ``cr.data.transforms``.
     - ``state_dict()`` / ``load_state_dict()`` hold the loader's own generator state (when it has one),
@@ -63,6 +65,7 @@ class DataLoader:
         collate_fn: Callable | None = None,
         transform: Callable | None = None,
         num_workers: int = 0,
+        sampler=None,
     ) -> None:
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -79,14 +82,19 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn or default_collate
         self.transform = transform
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: pass either sampler= or shuffle=True, not both (the sampler decides the order)")
+        self.sampler = sampler
         # An int seed becomes one Generator now, so each epoch draws a new order, reproducibly.
         self.generator = generator if generator is None else resolve_generator(generator, "DataLoader")
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if self.shuffle:
             return resolve_generator(self.generator, "DataLoader").permutation(n)

@@ -46,3 +46,7 @@ from .summary import summary
 from .normalization import GroupNorm, LayerNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
+
+# Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
+from . import parallel  # noqa: E402
+from .sync_batchnorm import SyncBatchNorm  # noqa: E402

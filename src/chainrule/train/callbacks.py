@@ -94,6 +94,12 @@ class ModelCheckpoint(Callback):
         self.save_optimizer = save_optimizer
 
     def on_epoch_end(self, epoch, logs):
+        model = self.trainer.model
+        group = getattr(model, "_group", None) if hasattr(model, "reducer") else None
+        if group is not None:  # DistributedDataParallel: rank 0 alone writes, the bare model
+            if group.rank != 0:
+                return
+            model = model.module
         if self.save_best_only:
             value = _monitor_value(logs, self.monitor, "ModelCheckpoint")
             better = value < self.best if self.mode == "min" else value > self.best
@@ -102,7 +108,7 @@ class ModelCheckpoint(Callback):
             self.best = value
         from ..io import save
 
-        bundle = {"model": self.trainer.model, "epoch": epoch}
+        bundle = {"model": model, "epoch": epoch}
         if self.save_optimizer and self.trainer.optimizer is not None:
             bundle["optimizer"] = self.trainer.optimizer.state_dict()
         save(bundle, self.path.format(**{**logs, "epoch": epoch}))

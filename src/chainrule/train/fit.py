@@ -166,13 +166,22 @@ def fit(
     averaged over each epoch's batches (train) and over the whole validation set. A NaN or infinite
     loss stops training with a :class:`TrainingError` naming the epoch and step.
 
+    Distributed: when ``model`` is a ``cr.nn.parallel.DistributedDataParallel`` over several ranks,
+    ``batch_size`` is per rank and, at every step, each rank reads its block of the global batch that
+    one process with ``batch_size x ranks`` would read (the same shuffle, drawn in step on every rank),
+    so the run trains to the same weights as that one process. The epoch's loss and metrics are
+    averaged over all ranks' samples, and only rank 0 shows the progress bar.
+
     >>> history = cr.fit(model, (X, y), loss="cross_entropy", optimizer="adam", epochs=5, verbose=0)
     >>> history["loss"][-1] < history["loss"][0]
     True
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be non-negative, got {epochs}")
-    loader = as_loader(train_data, batch_size, shuffle)
+    group = _group_of(model)
+    loader = as_loader(train_data, batch_size, shuffle) if group is None else _shard(train_data, batch_size, shuffle, group)
+    if group is not None and group.rank != 0:
+        verbose = 0
     val_loader = as_loader(val_data, max(batch_size, 256)) if val_data is not None else None
     loss_fn = get_loss(loss)
     opt = get_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -190,7 +199,9 @@ def fit(
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for epoch in range(1, epochs + 1):
                 trainer.epoch = epoch
-                logs = _train_epoch(trainer, loader, epoch, epochs, threshold, progress)
+                if group is not None:
+                    getattr(loader.sampler, "set_epoch", lambda epoch: None)(epoch)
+                logs = _train_epoch(trainer, loader, epoch, epochs, threshold, progress, group)
                 if val_loader is not None:
                     val = evaluate(model, val_loader, loss=loss_fn, metrics=metric_fns)
                     logs.update({f"val_{k}": v for k, v in val.items()})
@@ -205,7 +216,68 @@ def fit(
     return history
 
 
-def _train_epoch(trainer: Trainer, loader, epoch: int, epochs: int, threshold: float, progress) -> dict:
+def _group_of(model):
+    """The process group of a DistributedDataParallel model over several ranks, else None."""
+    group = getattr(model, "_group", None) if hasattr(model, "reducer") else None
+    return group if group is not None and group.size > 1 else None
+
+
+def _shard(data, batch_size: int, shuffle: bool, group):
+    """This rank's DataLoader over ``data``: its share of every global batch (see :class:`_BatchShard`)."""
+    from ..data import DataLoader
+
+    if isinstance(data, DataLoader):
+        if data.sampler is not None:
+            return data
+        data, batch_size, shuffle = data.dataset, data.batch_size, data.shuffle
+    dataset = as_loader(data, batch_size).dataset
+    return DataLoader(dataset, batch_size=batch_size, sampler=_BatchShard(len(dataset), batch_size, shuffle, group))
+
+
+class _BatchShard:
+    """The order in which rank r of W reads the data: the permutation one process would draw (from the
+    package generator, in step on every rank) cut into global batches of W x B, of which rank r takes
+    the r-th block of B. So W ranks with batch B see, step by step, the very samples of one process
+    with batch W x B, and train to the same weights. A last, short global batch is split as evenly as
+    possible (fewer than W samples left over are skipped, as every rank must take the same steps)."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, group):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.rank, self.size = group.rank, group.size
+
+    def _parts(self) -> tuple[int, int]:
+        step = self.batch_size * self.size
+        full, tail = divmod(self.n, step)
+        return full, (tail if tail >= self.size else 0)
+
+    def __iter__(self):
+        from .. import backend
+
+        order = backend.generator().permutation(self.n) if self.shuffle else np.arange(self.n)
+        full, tail = self._parts()
+        step, b, r = self.batch_size * self.size, self.batch_size, self.rank
+        mine = [order[i * step + r * b : i * step + (r + 1) * b] for i in range(full)]
+        if tail:
+            mine.append(np.array_split(order[full * step : full * step + tail], self.size)[r])
+        return iter(np.concatenate(mine).tolist() if mine else [])
+
+    def __len__(self) -> int:
+        full, tail = self._parts()
+        return full * self.batch_size + (-(-tail // self.size) if tail else 0)
+
+
+def _averaged_over_ranks(group, total_loss: float, seen: int, metric_sums: dict) -> tuple:
+    """The sums of every rank, so the epoch's figures are averages over all ranks' samples."""
+    from ..distributed import all_reduce
+
+    sums = Tensor._wrap(np.array([total_loss, seen, *metric_sums.values()], dtype=np.float64))
+    all_reduce(sums, op="sum", group=group)
+    values = sums._data.tolist()
+    return values[0], int(values[1]), dict(zip(metric_sums, values[2:]))
+
+
+def _train_epoch(trainer: Trainer, loader, epoch: int, epochs: int, threshold: float, progress,
+                 group=None) -> dict:
     model, loss_fn, opt, history = trainer.model, trainer.loss_fn, trainer.optimizer, trainer.history
     model.train()
     start = time.perf_counter()
@@ -243,6 +315,8 @@ def _train_epoch(trainer: Trainer, loader, epoch: int, epochs: int, threshold: f
         trainer._call("on_batch_end", trainer.step, batch_logs)
         if trainer.stop_training:
             break
+    if group is not None:
+        total_loss, seen, metric_sums = _averaged_over_ranks(group, total_loss, seen, metric_sums)
     logs = {"epoch": epoch, "loss": total_loss / max(seen, 1)}
     logs.update({k: s / max(seen, 1) for k, s in metric_sums.items()})
     logs["lr"] = float(opt.param_groups[0]["lr"])

@@ -176,10 +176,31 @@ def _run_dir(out: str, name: str | None, config: TrainConfig) -> str:
     return path
 
 
+def _distributed(model, batch_size: int):
+    """(the model to train, the per-rank batch, this rank): DDP over the ranks when launched by mpiexec."""
+    from .. import distributed
+
+    if not distributed.launched_by_mpi():
+        return model, batch_size, 0
+    group = distributed.init()
+    if group.size == 1:
+        return model, batch_size, 0
+    if batch_size < group.size:
+        raise ValueError(f"train: the batch size {batch_size} is smaller than the {group.size} ranks sharing it")
+    from ..nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model), batch_size // group.size, group.rank
+
+
 # ---- the three commands ----------------------------------------------------------------------------
 def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, verbose: int = 1,
               plots: bool = False) -> RunResult:
-    """Train as ``chainrule train`` does and write the run folder."""
+    """Train as ``chainrule train`` does and write the run folder.
+
+    Launched by ``mpiexec`` over several ranks (``chainrule train --nproc N``), the model is wrapped in
+    DistributedDataParallel, ``config.batch_size`` is the global batch (split evenly over the ranks,
+    so a run matches one process), and only rank 0 writes the run folder (the others return a
+    result whose ``run_dir`` is None)."""
     from .. import io
     from .fit import evaluate, fit
 
@@ -204,10 +225,13 @@ def train_run(config: TrainConfig, out: str = "runs", name: str | None = None, v
         callbacks.append(Diagnostics())
         if x.ndim == 2 and x.shape[1] == 2:
             callbacks.append(DecisionBoundaryRecorder(*train, every=max(1, config.epochs // 20)))
-    history = fit(model, train, loss=config.loss, optimizer=config.optimizer, epochs=config.epochs,
-                  batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+    net, batch_size, rank = _distributed(model, config.batch_size)
+    history = fit(net, train, loss=config.loss, optimizer=config.optimizer, epochs=config.epochs,
+                  batch_size=batch_size, lr=config.lr, weight_decay=config.weight_decay,
                   val_data=val, verbose=verbose, callbacks=callbacks)
     scores = evaluate(model, test, loss=config.loss)
+    if rank != 0:
+        return RunResult(None, scores, history, model, {})
     run_dir = _run_dir(out, name, config)
     io.save(model, os.path.join(run_dir, "model.safetensors"))
     record = {"config": asdict(config), "data": info, "preprocessing": prep, "test": scores,
