@@ -70,6 +70,12 @@ short, int, long = int16, int32, int64  # noqa: A001
 
 # isort: split
 # The errors chainrule raises for bad input (ChainruleError and its subclasses).
+# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
+# Data-parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
+from . import (
+    distributed,  # noqa: E402
+    onnx,  # noqa: E402
+)
 from .errors import (  # noqa: E402
     ChainruleError,
     ChainruleTypeError,
@@ -78,9 +84,3 @@ from .errors import (  # noqa: E402
     LossTargetError,
     ResourceError,
 )
-
-# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
-from . import onnx  # noqa: E402
-
-# Data-parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
-from . import distributed  # noqa: E402

@@ -43,10 +43,9 @@ from .summary import summary
 
 # isort: split
 # Sequence layers, embeddings and per-sample normalization (PyTorch's names).
+# Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
+from . import parallel  # noqa: E402
 from .normalization import GroupNorm, LayerNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
-
-# Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
-from . import parallel  # noqa: E402
 from .sync_batchnorm import SyncBatchNorm  # noqa: E402
