@@ -8,7 +8,7 @@ import numpy as np
 
 from ..nn import BatchNorm1d, Dropout, Linear, Sequential
 from ..nn.mlp import _factory
-from ._base import _BaseNet
+from ._base import _BaseNet, hide_var_keyword
 from ._tasks import _Classifier, _Regressor
 
 _SHARED_DOC = """
@@ -187,6 +187,7 @@ def _mlp_init(self, hidden_layer_sizes, activation, solver, alpha, batch_size, l
     self._set_prefixed(kwargs)
 
 
+@hide_var_keyword
 class MLPClassifier(_Classifier, _MLPNet):
     __doc__ = """A multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, trained by chainrule.
     """ + _SHARED_DOC + """
@@ -212,6 +213,7 @@ class MLPClassifier(_Classifier, _MLPNet):
         self.class_weight = class_weight
 
 
+@hide_var_keyword
 class MLPRegressor(_Regressor, _MLPNet):
     __doc__ = """A multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained by chainrule.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from ..nn import Module
-from ._base import _BaseNet
+from ._base import _BaseNet, hide_var_keyword
 from ._tasks import _Classifier, _Regressor
 
 _NET_DOC = """
@@ -109,6 +109,7 @@ def _net_init(self, module, solver, alpha, batch_size, learning_rate, learning_r
     self._set_prefixed(kwargs)
 
 
+@hide_var_keyword
 class NeuralNetClassifier(_Classifier, _Net):
     __doc__ = """A classifier around any chainrule Module.
     """ + _NET_DOC + """
@@ -133,6 +134,7 @@ class NeuralNetClassifier(_Classifier, _Net):
         self.class_weight = class_weight
 
 
+@hide_var_keyword
 class NeuralNetRegressor(_Regressor, _Net):
     __doc__ = """A regressor around any chainrule Module.
     """ + _NET_DOC + """
