@@ -11,6 +11,12 @@ arguments settable as ``module__<name>``. Needs scikit-learn (``pip install 'cha
 >>> model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), dropout=0.1))
 """
 
+try:
+    from sklearn.utils.validation import validate_data  # noqa: F401  (scikit-learn >= 1.6)
+except ImportError as err:  # missing, or older than the estimator protocol used here
+    raise ImportError("chainrule.sklearn needs scikit-learn >= 1.6: pip install 'chainrule[sklearn]'") from err
+
+# isort: split
 from .mlp import MLPClassifier, MLPRegressor
 from .net import NeuralNetClassifier, NeuralNetRegressor
 

@@ -430,7 +430,7 @@ class _BaseNet(BaseEstimator):
         else:
             if self.batch_size > n_samples:
                 warnings.warn(f"{type(self).__name__}: batch_size {self.batch_size} is larger than the "
-                              f"{n_samples} samples; it is clipped", stacklevel=3)
+                              f"{n_samples} samples; it is clipped", stacklevel=4)
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         trainer = Trainer(self.module_, None, self.optimizer_, {}, self.callbacks_)
@@ -484,7 +484,7 @@ class _BaseNet(BaseEstimator):
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(f"{type(self).__name__}: stochastic optimizer: maximum iterations "
                                   f"({self.max_iter}) reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning, stacklevel=3)
+                                  ConvergenceWarning, stacklevel=4)
         finally:
             progress.close()
         if self.early_stopping and self._best_state is not None:
@@ -567,7 +567,7 @@ class _BaseNet(BaseEstimator):
         if self.n_iter_ >= self.max_iter or state["func_evals"] >= self.max_fun:
             warnings.warn(f"{type(self).__name__}: lbfgs failed to converge after {self.n_iter_} iterations "
                           f"({state['func_evals']} loss evaluations); increase max_iter or max_fun, or scale "
-                          "the data", ConvergenceWarning, stacklevel=3)
+                          "the data", ConvergenceWarning, stacklevel=4)
 
     # ---- prediction -------------------------------------------------------------------------------------
     def _validate_X(self, X) -> np.ndarray:
