@@ -636,9 +636,8 @@ class _BaseNet(BaseEstimator):
         """Write the fitted estimator to a safetensors checkpoint (``cr.save``): the network's weights as
         tensors, the hyperparameters and fitted attributes as JSON. Unlike a pickle, which scikit-learn
         uses and which runs code when it is loaded, such a file can be loaded from any source safely;
-        read it back with ``type(estimator).load(path)``.
-
-        >>> clf.save("digits.safetensors"); clf2 = MLPClassifier.load("digits.safetensors")
+        read it back with ``type(estimator).load(path)``: ``clf.save("digits.safetensors")``, then
+        ``MLPClassifier.load("digits.safetensors")``.
         """
         check_is_fitted(self)
         params = {k: v for k, v in self.get_params(deep=False).items() if _json_able(v)}
