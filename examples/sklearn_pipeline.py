@@ -47,13 +47,13 @@ def main() -> None:
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
 
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, learning_rate_init=0.01, random_state=0))
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=20, learning_rate_init=0.01, random_state=0))
     grid = {"mlpclassifier__hidden_layer_sizes": [(16,), (64,)], "mlpclassifier__alpha": [1e-4, 10.0]}
-    search = GridSearchCV(pipe, grid, cv=3).fit(X_train, y_train)
+    search = GridSearchCV(pipe, grid, cv=2).fit(X_train, y_train)
     print(f"MLP grid search: best {search.best_params_}, cv accuracy {search.best_score_:.3f}, "
           f"test accuracy {search.score(X_test, y_test):.3f}")
 
-    cnn = NeuralNetClassifier(DigitsCNN, max_iter=15, learning_rate_init=0.01, random_state=0)
+    cnn = NeuralNetClassifier(DigitsCNN, max_iter=8, learning_rate_init=0.01, random_state=0)
     cnn_search = GridSearchCV(cnn, {"module__channels": [2, 8]}, cv=2).fit(X_train / 16, y_train)
     print(f"CNN grid search: best {cnn_search.best_params_}, test accuracy {cnn_search.score(X_test / 16, y_test):.3f}")
 
