@@ -69,13 +69,11 @@ half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001
 
 # isort: split
+# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx; cr.distributed: data-
+# parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
+from . import distributed, onnx  # noqa: E402
+
 # The errors chainrule raises for bad input (ChainruleError and its subclasses).
-# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
-# Data-parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
-from . import (
-    distributed,  # noqa: E402
-    onnx,  # noqa: E402
-)
 from .errors import (  # noqa: E402
     ChainruleError,
     ChainruleTypeError,

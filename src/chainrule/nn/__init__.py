@@ -42,8 +42,8 @@ from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d,
 from .summary import summary
 
 # isort: split
-# Sequence layers, embeddings and per-sample normalization (PyTorch's names).
-# Data parallelism over MPI ranks (cr.nn.parallel.DistributedDataParallel).
+# Sequence layers, embeddings and per-sample normalization (PyTorch's names); data parallelism over MPI
+# ranks (cr.nn.parallel.DistributedDataParallel, SyncBatchNorm).
 from . import parallel  # noqa: E402
 from .normalization import GroupNorm, LayerNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
