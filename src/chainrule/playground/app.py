@@ -319,4 +319,4 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
 
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(**app_kwargs), host=host, port=port, log_level="warning", ws="websockets")
+    uvicorn.run(create_app(**app_kwargs), host=host, port=port, log_level="warning", ws="websockets-sansio")
