@@ -104,15 +104,15 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
+async def _body(request: Request, limit: int = MAX_BODY, what: str = "the request") -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ValueError(f"the request is {int(declared):,} bytes; the limit is {limit:,}")
+        raise ValueError(f"{what} is {int(declared):,} bytes; the limit is {limit:,} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ValueError(f"the request is larger than {limit:,} bytes")
+            raise ValueError(f"{what} is larger than {limit:,} bytes; the limit is {limit:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -204,8 +204,8 @@ def create_app(max_sessions: int = 32, idle_seconds: float = 1800.0) -> Starlett
 
     async def upload(request: Request):
         session = session_of(request)
-        raw = await _body(request, MAX_CSV_BYTES + 1)
         name = request.headers.get("x-filename", "the file")[:80] or "the file"
+        raw = await _body(request, MAX_CSV_BYTES, name)
         await run_in_threadpool(session.load_csv, raw, name)
         return await state(session)
 

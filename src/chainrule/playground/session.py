@@ -450,7 +450,7 @@ class Session:
 
     def train_step(self) -> float:
         """One optimizer step on the next mini-batch; an epoch ends when the training set is used up."""
-        with self.lock:
+        with self.lock, np.errstate(all="ignore"):  # overflow is caught below, and named
             if self.error is not None:
                 raise TrainingStopped(self.error)
             idx = self._batch()
@@ -510,13 +510,22 @@ class Session:
                 _, total = self.objective(x, t)
             graph = build_graph(total, model=self.model, grads=False)
             owners = {id(p): n.split(".")[0] for n, p in self.model.named_parameters()}
-            for op in graph.ops:
+            layer_of = [next((owners[id(v.tensor)] for v in op.inputs if id(v.tensor) in owners), None)
+                        for op in graph.ops]
+            last = None
+            for k, op in enumerate(graph.ops):
+                last = layer_of[k] or last
                 out = op.output.value
-                if not np.isfinite(out).all():
-                    layer = next((owners[id(v.tensor)] for v in op.inputs if id(v.tensor) in owners), None)
-                    place = f" in {self.layer_names[layer]}" if layer in self.layer_names else ""
-                    where = f"op {op_kind(op.fn)}{place} produced {'nan' if np.isnan(out).any() else 'inf'}"
-                    break
+                if np.isfinite(out).all():
+                    continue
+                if layer_of[k] is not None:
+                    place = f" in {self.layer_names[layer_of[k]]}"
+                elif last is not None and any(layer_of[k + 1:]):
+                    place = f" in the activation after {self.layer_names[last]}"
+                else:
+                    place = f" in the loss ({type(self.loss_fn).__name__}) or the output"
+                where = f"op {op_kind(op.fn)}{place} produced {'nan' if np.isnan(out).any() else 'inf'}"
+                break
         where = where or "the loss itself"
         self.error = {"kind": "nonfinite", "step": self.steps, "epoch": self.epoch, "where": where,
                       "message": f"Training stopped at step {self.steps} (epoch {self.epoch}): the loss became "
@@ -585,7 +594,7 @@ class Session:
     # ---- what the page shows -------------------------------------------------------------------------
     def snapshot(self, points: bool = True, graph: bool = True) -> dict:
         """Everything the page draws, as JSON-able data."""
-        with self.lock:
+        with self.lock, np.errstate(all="ignore"):
             c = self.config
             out = {
                 "id": self.id, "version": self.version, "data_version": self.data_version, "config": dict(c),
@@ -719,7 +728,7 @@ class Session:
                               "formula": s.local_formula, "product": _flat(s.product)})
             raw = self.X[self.train_idx[index]]
             return {"index": index, "point": [float(raw[0]), float(raw[1])],
-                    "target": _flat(self.T_train[index]), "loss": float(loss.item()),
+                    "target": _flat(self.T_train[index]), "loss": _finite(float(loss.item())),
                     "nodes": nodes, "ops": ops, "steps": steps, "output": keys[id(g.outputs[0])]}
 
     # ---- checks and exports --------------------------------------------------------------------------
@@ -751,4 +760,6 @@ class Session:
         from .export import script
 
         with self.lock:
-            return script(self.config, self.init_seed, self.csv[4] if self.csv is not None else None)
+            # as many epochs as the page trained (so the script ends with the same weights), else 100
+            return script(self.config, self.init_seed, self.csv[4] if self.csv is not None else None,
+                          epochs=self.epoch or 100)

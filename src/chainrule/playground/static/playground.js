@@ -253,7 +253,7 @@ function drawNetwork(snap) {
   // columns: all features (active ones used), each hidden layer, the output
   const active = cfg.features;
   const sizes = [active.length, ...cfg.layers];
-  const width = COL * (cfg.layers.length + 2) + NODE;
+  const width = LEFT + COL * (cfg.layers.length + 1) + 70;
   const height = TOP + ROW * Math.max(FEATURES.length, ...cfg.layers, 1) + 10;
   net.style.width = width + "px";
   net.style.height = height + "px";
