@@ -109,7 +109,16 @@ async function api(path, body, raw) {
   }
   return data;
 }
-async function command(path, body = {}, raw) {
+// Commands run one after another: a change is computed from the state its predecessor left
+// (``body`` may be a function of the state), so quick clicks never work on a stale network.
+let queue = Promise.resolve();
+function command(path, body = {}, raw) {
+  const run = () => send(path, typeof body === "function" ? body(state) : body, raw);
+  queue = queue.then(run, run);
+  return queue;
+}
+async function send(path, body, raw) {
+  if (body === null) return null; // the change was refused on the page
   try {
     const snap = await api(path, body, raw);
     showError(state && state.error ? state.error.message : "");
@@ -584,34 +593,40 @@ function numberOrText(key, v) {
   return ["lr", "reg_rate", "classes", "noise", "train_ratio", "batch_size", "seed"].includes(key) ? Number(v) : v;
 }
 function changeSetting(key, value) {
-  const change = { [key]: numberOrText(key, value) };
-  if (key === "problem") {
-    change.dataset = value === "regression" ? REGRESSION[0] : CLASSIFICATION[0];
-    change.loss = value === "regression" ? "mse" : "cross_entropy";
-    change.classes = 2;
-  }
-  if (key === "dataset" && value !== "csv") {
-    const regression = REGRESSION.includes(value);
-    change.problem = regression ? "regression" : "classification";
-    if (regression && !["mse", "l1"].includes(state.config.loss)) change.loss = "mse";
-    if (!regression && state.config.problem === "regression") change.loss = "cross_entropy";
-    if (!MULTICLASS.includes(value)) change.classes = 2;
-  }
-  if (key === "classes" && Number(value) > 2 && state.config.loss === "bce") change.loss = "cross_entropy";
-  command("/config", change);
+  command("/config", (st) => {
+    const change = { [key]: numberOrText(key, value) };
+    if (key === "problem") {
+      change.dataset = value === "regression" ? REGRESSION[0] : CLASSIFICATION[0];
+      change.loss = value === "regression" ? "mse" : "cross_entropy";
+      change.classes = 2;
+    }
+    if (key === "dataset" && value !== "csv") {
+      const regression = REGRESSION.includes(value);
+      change.problem = regression ? "regression" : "classification";
+      if (regression && !["mse", "l1"].includes(st.config.loss)) change.loss = "mse";
+      if (!regression && st.config.problem === "regression") change.loss = "cross_entropy";
+      if (!MULTICLASS.includes(value)) change.classes = 2;
+    }
+    if (key === "classes" && Number(value) > 2 && st.config.loss === "bce") change.loss = "cross_entropy";
+    return change;
+  });
 }
 function toggleFeature(f) {
-  const on = new Set(state.config.features);
-  if (on.has(f)) on.delete(f); else on.add(f);
-  if (!on.size) { showError("at least one input feature is needed"); return; }
-  command("/config", { features: FEATURES.map((x) => x[0]).filter((x) => on.has(x)) });
+  command("/config", (st) => {
+    const on = new Set(st.config.features);
+    if (on.has(f)) on.delete(f); else on.add(f);
+    if (!on.size) { showError("at least one input feature is needed"); return null; }
+    return { features: FEATURES.map((x) => x[0]).filter((x) => on.has(x)) };
+  });
 }
 function changeNeurons(layer, delta) {
-  const layers = state.config.layers.slice();
-  const n = layers[layer] + delta;
-  if (n < 1 || n > 8) { showError(`a hidden layer has 1 to 8 neurons`); return; }
-  layers[layer] = n;
-  command("/config", { layers });
+  command("/config", (st) => {
+    const layers = st.config.layers.slice();
+    const n = layers[layer] + delta;
+    if (n < 1 || n > 8) { showError("a hidden layer has 1 to 8 neurons"); return null; }
+    layers[layer] = n;
+    return { layers };
+  });
 }
 
 // Classroom mode: each control gets a tick box; unticked ones are hidden (and listed in the link).
@@ -644,21 +659,23 @@ function wire() {
   for (const key of ["train_ratio", "noise", "batch_size"]) {
     $(key).addEventListener("input", (e) => { $(key + "-text").textContent = e.target.value; });
   }
-  $("play").onclick = () => command(state && state.playing ? "/pause" : "/play");
+  $("play").onclick = () => {
+    const run = () => send(state && state.playing ? "/pause" : "/play", {});
+    queue = queue.then(run, run);
+  };
   $("step").onclick = () => command("/step");
   $("reset").onclick = () => command("/reset");
   $("rewind").onclick = () => command("/rewind");
-  $("add-layer").onclick = () => {
-    const layers = state.config.layers.slice();
-    if (layers.length >= 6) { showError("at most 6 hidden layers"); return; }
+  $("add-layer").onclick = () => command("/config", (st) => {
+    const layers = st.config.layers.slice();
+    if (layers.length >= 6) { showError("at most 6 hidden layers"); return null; }
     layers.push(layers.length ? layers[layers.length - 1] : 4);
-    command("/config", { layers });
-  };
-  $("remove-layer").onclick = () => {
-    const layers = state.config.layers.slice(0, -1);
-    if (!state.config.layers.length) { showError("there is no hidden layer to remove"); return; }
-    command("/config", { layers });
-  };
+    return { layers };
+  });
+  $("remove-layer").onclick = () => command("/config", (st) => {
+    if (!st.config.layers.length) { showError("there is no hidden layer to remove"); return null; }
+    return { layers: st.config.layers.slice(0, -1) };
+  });
   $("upload-csv").addEventListener("change", async (e) => {
     const file = e.target.files[0];
     if (!file) return;
