@@ -13,7 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 import chainrule as cr
-from chainrule.playground import Session, TrainingStopped, app as pg_app, data as D
+from chainrule.playground import Session, TrainingStopped
+from chainrule.playground import app as pg_app
+from chainrule.playground import data as D
 from chainrule.playground.session import build_model, check_settings
 
 SPIRAL = {"dataset": "spiral", "layers": [8, 8], "activation": "tanh", "optimizer": "adam", "lr": 0.03,

@@ -244,6 +244,8 @@ def create_app(max_sessions: int = 32, idle_seconds: float = 1800.0) -> Starlett
 
         listener = asyncio.create_task(listen())
         sent_version, sent_data, graph_at = -1, -1, 0.0
+        period = 1.0 / UPDATES_PER_SECOND
+        tick = time.monotonic()
         try:
             while not closed.is_set():
                 if session.version != sent_version:
@@ -256,8 +258,10 @@ def create_app(max_sessions: int = 32, idle_seconds: float = 1800.0) -> Starlett
                     sent_version, sent_data = snap["version"], snap["data_version"]
                     session.last_seen = now
                     await websocket.send_text(json.dumps(snap, allow_nan=False))
+                # a fixed clock: the time a snapshot took is not added to the period
+                tick = max(tick + period, time.monotonic() - period)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(closed.wait(), timeout=1.0 / UPDATES_PER_SECOND)
+                    await asyncio.wait_for(closed.wait(), timeout=max(0.0, tick - time.monotonic()))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

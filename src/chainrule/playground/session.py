@@ -541,6 +541,7 @@ class Session:
             return float(train), float(test)
 
     def _record(self, history: bool = True) -> None:
+        self._history_cache = None
         train, test = self.losses()
         self.loss_train, self.loss_test = train, test
         if history:
@@ -612,6 +613,11 @@ class Session:
             return out
 
     def _history(self, limit: int = 400) -> dict:
+        if getattr(self, "_history_cache", None) is None:  # cleared by _record
+            self._history_cache = self._thin_history(limit)
+        return self._history_cache
+
+    def _thin_history(self, limit: int) -> dict:
         h = self.history
         n = len(h["epoch"])
         keep = np.unique(np.linspace(0, n - 1, min(n, limit)).round().astype(int)) if n else []
