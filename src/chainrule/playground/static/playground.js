@@ -459,7 +459,7 @@ function drawGraph(graph) {
   const producer = new Map(graph.ops.map((o) => [o.output, o]));
   for (const op of graph.ops) {
     let c = 0;
-    for (const k of op.inputs) if (producer.has(k)) c = Math.max(c, col.get(k) + 1);
+    for (const k of op.inputs) if (producer.has(k)) c = Math.max(c, col.get(k) / 2); // a result sits at 2c + 2
     col.set(op.key, c * 2 + 1);
     col.set(op.output, c * 2 + 2);
     op._c = c;
