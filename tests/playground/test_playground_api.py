@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -354,3 +355,14 @@ def test_the_command_line(capsys, monkeypatch):
     assert "anyone who can reach this port" in capsys.readouterr().err
     assert cli.main(["playground", "--port", "70000"]) == 1
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
+
+
+def test_the_example_runs_and_writes_its_exports(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(root / "examples" / "playground_session.py"), "--out", str(tmp_path),
+                           "--epochs", "3"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 3 (75 steps)" in proc.stdout and "gradient check, output layer (Linear): ok" in proc.stdout
+    model = cr.load_model(tmp_path / "playground_model.safetensors")
+    assert [type(m).__name__ for m in model.children()] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    assert "EPOCHS = 3" in (tmp_path / "playground_model.py").read_text()

@@ -197,15 +197,27 @@ def test_two_tabs_are_independent(open_page):
     expect(b.get_by_test_id("epoch")).to_have_text("0")
 
 
-def test_the_link_reproduces_the_setup(open_page):
+def test_the_link_reproduces_the_setup_and_classroom_mode_hides_controls(open_page):
     page = open_page()
     page.get_by_test_id("dataset").select_option("xor")
     page.get_by_test_id("learning-rate").select_option("0.1")
     page.wait_for_function("location.hash.includes('dataset=xor') && location.hash.includes('lr=0.1')")
+    # classroom mode: untick the optimizer, and it is hidden (here and for whoever opens the link)
+    page.get_by_test_id("classroom").click()
+    page.locator(".ctl[data-ctl=optimizer] > .classroom-tick").uncheck()
+    page.locator("#classroom-done").click()
+    expect(page.get_by_test_id("optimizer")).to_be_hidden()
+    expect(page.get_by_test_id("learning-rate")).to_be_visible()
+    page.wait_for_function("location.hash.includes('hide=optimizer')")
     link = page.evaluate("location.hash")
     other = open_page(link)
     expect(other.get_by_test_id("dataset")).to_have_value("xor")
     expect(other.get_by_test_id("learning-rate")).to_have_value("0.1")
+    expect(other.get_by_test_id("optimizer")).to_be_hidden()
+    # one forward and one backward pass, animated node by node
+    other.get_by_test_id("animate").click()
+    expect(other.locator("#graph-svg.animating")).to_have_count(1)
+    expect(other.locator("#graph-svg g.op.active")).to_have_count(1)
 
 
 def test_edit_a_weight_check_gradients_and_export_the_script(open_page):
