@@ -171,6 +171,12 @@ def test_the_websocket_streams_while_playing(client):
         epochs = [ws.receive_json()["epoch"] for _ in range(6)]
         client.post(f"/api/session/{sid}/pause")
     assert epochs == sorted(epochs) and epochs[-1] > epochs[0]  # each message a newer state
+    # a page that already has the state (from the HTTP answer) is sent only what changes after it
+    state = client.get(f"/api/session/{sid}").json()
+    with client.websocket_connect(f"/api/session/{sid}/ws?version={state['version']}&data={state['data_version']}") as ws:
+        client.post(f"/api/session/{sid}/step")
+        update = ws.receive_json()
+    assert update["epoch"] == state["epoch"] + 1 and "points" not in update
     assert pg_app.UPDATES_PER_SECOND >= 10
 
 

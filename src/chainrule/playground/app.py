@@ -243,7 +243,11 @@ def create_app(max_sessions: int = 32, idle_seconds: float = 1800.0) -> Starlett
             closed.set()
 
         listener = asyncio.create_task(listen())
-        sent_version, sent_data, graph_at = -1, -1, 0.0
+        # the page says which state it has already (from the HTTP answer): no need to send it again
+        known = websocket.query_params
+        sent_version = int(known["version"]) if known.get("version", "").isdigit() else -1
+        sent_data = int(known["data"]) if known.get("data", "").isdigit() else -1
+        graph_at = 0.0
         period = 1.0 / UPDATES_PER_SECOND
         tick = time.monotonic()
         try:

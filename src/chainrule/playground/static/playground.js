@@ -130,7 +130,8 @@ async function send(path, body, raw) {
 }
 function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${proto}://${location.host}/api/session/${session}/ws`);
+  const known = state ? `?version=${state.version}&data=${state.data_version}` : "";
+  socket = new WebSocket(`${proto}://${location.host}/api/session/${session}/ws${known}`);
   socket.onmessage = (event) => render(JSON.parse(event.data));
   socket.onclose = () => {
     socket = null;
