@@ -290,6 +290,16 @@ def test_the_gradient_norms_per_layer_show_vanishing_gradients():
             s.step()
         layers = s.snapshot()["diagnostics"]["layers"]
         norms[activation] = layers[0]["grad_norm"][-1] / layers[-1]["grad_norm"][-1]
+    # dead and saturated units, per neuron
+    s = Session({"dataset": "xor", "layers": [3], "activation": "relu"})
+    with cr.no_grad():
+        s.model[0].bias.detach().numpy()[1] = -100.0  # neuron 2 never fires
+        s.model[0].weight.detach().numpy()[2] = 50.0
+    s2 = Session({"dataset": "xor", "layers": [2], "activation": "tanh"})
+    with cr.no_grad():
+        s2.model[0].weight.detach().numpy()[0] = 50.0  # neuron 1 sits at +-1 almost everywhere
+    assert s.unit_health() == [[None, "dead", None]]
+    assert s2.unit_health() == [["saturated", None]]
     # sigmoid: the first layer's gradient is orders of magnitude below the output layer's
     # (measured: 4e-6 for sigmoid, 0.06 for ReLU)
     assert norms["sigmoid"] < 1e-2 < norms["relu"]

@@ -603,6 +603,7 @@ class Session:
                 "loss_train": _finite(self.loss_train), "loss_test": _finite(self.loss_test),
                 "history": self._history(), "diagnostics": self._diagnostics(),
                 "network": self._network(), "heatmaps": self._heatmaps(), "sample": self.sample,
+                "units": self.unit_health(),
                 "csv_name": self.csv[4] if self.csv is not None else None,
                 "initial_weights": self.init_seed,
             }
@@ -634,6 +635,29 @@ class Session:
                            "grad_norm": [_finite(norms[i]) for i in keep],
                            "epochs": [self.diag.epochs[i] for i in keep], **{f"last_{k}": v for k, v in last.items()}})
         return {"layers": layers}
+
+    def unit_health(self) -> list:
+        """Per hidden layer, per neuron, on the training set: 'dead' (a ReLU-like unit that outputs
+        0 or less for every example), 'saturated' (sigmoid outside [0.01, 0.99] or |tanh| > 0.99 for
+        more than 90% of the examples), or None."""
+        act = self.config["activation"]
+        out, wanted, h = [], hidden_outputs(self.model), Tensor(self.F_train)
+        with autograd.no_grad():
+            for i, m in enumerate(self.model.children()):
+                h = m(h)
+                if i not in wanted:
+                    continue
+                a = h.numpy()
+                if act in ("relu",):
+                    flags = np.where((a <= 0).all(axis=0), "dead", None)
+                elif act == "sigmoid":
+                    flags = np.where(((a < 0.01) | (a > 0.99)).mean(axis=0) > 0.9, "saturated", None)
+                elif act == "tanh":
+                    flags = np.where((np.abs(a) > 0.99).mean(axis=0) > 0.9, "saturated", None)
+                else:
+                    flags = [None] * a.shape[1]
+                out.append([None if f is None else str(f) for f in flags])
+        return out
 
     def _network(self) -> dict:
         layers = []

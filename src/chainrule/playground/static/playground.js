@@ -326,7 +326,12 @@ function drawNetwork(snap) {
   });
   cfg.layers.forEach((n, l) => {
     for (let j = 0; j < n; j++) {
-      const canvas = net.querySelector(`[data-testid="neuron-${l}-${j}"] canvas`);
+      const unit = net.querySelector(`[data-testid="neuron-${l}-${j}"]`);
+      const health = snap.units && snap.units[l] ? snap.units[l][j] : null;
+      unit.classList.toggle("dead", health === "dead");
+      unit.classList.toggle("saturated", health === "saturated");
+      unit.title = `hidden layer ${l + 1}, neuron ${j + 1}` + (health ? ` (${health} on the training data)` : "");
+      const canvas = unit.querySelector("canvas");
       const bytes = decode(hm.neurons[l + 1][j]);
       drawMap(canvas, bytes, small, (k) => diverging(bytes[k]));
     }
