@@ -299,6 +299,42 @@ def _gradcheck(args) -> int:
 COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_compare, _add_graph, _add_explain, _add_gradcheck]
 
 
+def _add_playground(sub) -> None:
+    p = sub.add_parser("playground", help="open the playground: build a network, train it and watch backprop live",
+                       description="Start the playground's local web server and open the page: build a network, "
+                       "train it on 2-D data (or your CSV) and watch the computational graph, the chain rule and "
+                       "the gradients as it learns. Needs the extra: pip install 'chainrule[playground]'.")
+    p.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; any other warns)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(handler=_playground)
+
+
+def _playground(args) -> int:
+    import warnings
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        from .playground import app
+    except ImportError as e:
+        raise ImportError(f"the playground needs its extra ({e.name} is missing): pip install 'chainrule[playground]'") from None
+    host = "127.0.0.1" if args.host == "localhost" else args.host
+    if not app.is_loopback(host):
+        print(f"chainrule playground: warning: listening on {host}:{args.port}; anyone who can reach this port "
+              "can use the playground (and this machine's CPU)", file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"chainrule playground: http://{shown}:{args.port}/  (Ctrl+C to stop)", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the host warning, printed above
+        app.serve(host=host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
+COMMANDS.append(_add_playground)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
