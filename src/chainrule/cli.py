@@ -99,6 +99,9 @@ def _add_train(sub) -> None:
     p.add_argument("--test-split", type=float, default=0.2, help="fraction held out for the test (default 0.2)")
     p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
     p.add_argument("--name", default=None, help="run name (default: DATASET-MODEL, numbered if taken)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder OUT/NAME if it exists")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue an interrupted run folder (Ctrl-C or SIGTERM saves one) with its own options")
     p.add_argument("--plots", action="store_true", help="also write every diagnostic plot of the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(p)
@@ -106,7 +109,10 @@ def _add_train(sub) -> None:
 
 
 def _train(args) -> int:
-    from .train.runs import TrainConfig, train_run
+    from .train.runs import TrainConfig, resume_run, train_run
+
+    if args.resume is not None:
+        return _report_run(resume_run(args.resume, verbose=0 if args.quiet else 1))
 
     config = TrainConfig(
         dataset=args.dataset, model=args.model, hidden=args.hidden, activation=args.activation, loss=args.loss,
@@ -114,7 +120,19 @@ def _train(args) -> int:
         weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, val_split=args.val_split,
         test_split=args.test_split,
     )
-    result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots)
+    result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots,
+                       overwrite=args.overwrite)
+    return _report_run(result)
+
+
+def _report_run(result) -> int:
+    if result.interrupted is not None:
+        import signal
+
+        print(f"chainrule train: interrupted by {signal.Signals(result.interrupted).name}: the run is saved at epoch "
+              f"{result.info['epochs_run']} of {result.info['config']['epochs']} in {result.run_dir} (marked "
+              f"interrupted); continue it with: chainrule train --resume {result.run_dir}", file=sys.stderr)
+        return 128 + result.interrupted
     print(f"test accuracy: {result.test['accuracy']:.4f}  test loss: {result.test['loss']:.4f}")
     print(f"run written to {result.run_dir}")
     return 0
