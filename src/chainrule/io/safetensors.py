@@ -115,7 +115,23 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
         data = st.numpy.save(arrays, metadata=dict(metadata) if metadata else None)
     except st.SafetensorError as err:
         raise TypeError(_unstorable(st, arrays, err)) from None
+    data = _sorted_metadata(data)
     atomic_write(path, lambda f: f.write(data))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The package writes ``__metadata__`` in its hash map's order, which changes from process to
+    process; rewrite the header with the metadata keys sorted, so the same tensors and metadata always
+    give the same bytes. Offsets count from the end of the header, so only the size field changes; the
+    header is padded with spaces to a multiple of 8 bytes, as the package pads it."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    if "__metadata__" not in header:
+        return data
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n :]
 
 
 def _unstorable(st, arrays: dict[str, np.ndarray], err: Exception) -> str:
