@@ -58,7 +58,7 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
     """
     from ..errors import InvalidArgumentError
     from ..train.fit import get_loss
-    from ..train.runs import _load_run_model, _preprocess, _test_split, read_run
+    from ..train.runs import _entry, _load_run_model, _preprocess, _test_split, read_run
     from ..train.targets import one_hot_targets
     from .gradcheck import gradcheck_model
 
@@ -71,7 +71,7 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
     config = record["config"]
     x, y = _test_split(run_dir, record)  # a csv: run keeps its test rows: no CSV file needed
     idx = np.arange(min(samples, len(x)))
-    xs = _preprocess(x[idx], record["preprocessing"])
+    xs = _preprocess(x[idx], _entry(record, "preprocessing", os.path.join(run_dir, "run.json")))
     y = one_hot_targets(config["loss"], y, record["data"]["n_classes"])
     model = _load_run_model(run_dir)
     model.eval()  # the model as it predicts (no dropout noise)
