@@ -241,10 +241,11 @@ def test_a_kill_at_any_point_leaves_the_old_run_whole_or_no_run(tmp_path, event)
 
 
 # ---- SIGINT / SIGTERM and --resume --------------------------------------------------------------------
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, sig):
+# 720 training examples in batches of 32: 23 steps an epoch, so step 60 is in the middle of epoch 3
+@pytest.mark.parametrize("sig, when", [(signal.SIGTERM, "epoch 2"), (signal.SIGINT, "step 60")])
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, sig, when):
     assert _cli("train", *SMALL, "--out", str(tmp_path), "--name", "whole").returncode == 0
-    proc = _cli("train", *SMALL, "--out", str(tmp_path), "--name", "cut", kill=f"epoch 2:{sig.name}")
+    proc = _cli("train", *SMALL, "--out", str(tmp_path), "--name", "cut", kill=f"{when}:{sig.name}")
     run = tmp_path / "cut"
     assert proc.returncode == 128 + sig
     assert _error_line(proc) == (
@@ -255,7 +256,8 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     record = read_run(str(run))
     assert (record["status"], record["epochs_run"], record["interrupted_by"], record["test"]) == (
         "interrupted", 2, sig.name, None)
-    assert len(json.loads((run / "history.json").read_text())["epochs"]) == 2
+    history = json.loads((run / "history.json").read_text())
+    assert (len(history["epochs"]), len(history["iterations"])) == (2, 46)
     # the checkpoint holds epoch 2: the model of the run stopped after two epochs
     assert _cli("train", *SMALL[:-3], "--epochs", "2", "--quiet", "--out", str(tmp_path), "--name", "two").returncode == 0
     assert (run / "model.safetensors").read_bytes() == (tmp_path / "two" / "model.safetensors").read_bytes()
@@ -270,6 +272,7 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     assert read_run(str(run))["status"] == "complete"
     history = json.loads((run / "history.json").read_text())
     expected = json.loads((whole / "history.json").read_text())
+    assert len(history["iterations"]) == 4 * 23
     assert history["iterations"] == expected["iterations"]
     assert [e["loss"] for e in history["epochs"]] == [e["loss"] for e in expected["epochs"]]
 

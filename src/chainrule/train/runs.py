@@ -375,7 +375,7 @@ def _clear(folder: str, keep: str) -> None:
 
 def _test_hook(event: str) -> None:
     """For tests only: ``CHAINRULE_TEST_KILL="EVENT:SIGNAL"`` sends SIGNAL to this process when EVENT
-    happens (``epoch 2``, ``wrote model.safetensors``, ``moved old run``, ``renamed run``), so a test
+    happens (``step 50``, ``epoch 2``, ``wrote model.safetensors``, ``moved old run``, ``renamed run``), so a test
     interrupts a real run at an exact point instead of after a guessed sleep."""
     spec = os.environ.get("CHAINRULE_TEST_KILL")
     if not spec:
@@ -386,8 +386,15 @@ def _test_hook(event: str) -> None:
 
 
 class _TestHookCallback(Callback):
+    def on_batch_end(self, step: int, logs: dict) -> None:
+        _test_hook(f"step {step}")
+
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         _test_hook(f"epoch {epoch}")
+
+
+def _test_callbacks() -> list:
+    return [_TestHookCallback()] if os.environ.get("CHAINRULE_TEST_KILL") else []
 
 
 # ---- interruption ----------------------------------------------------------------------------------
@@ -571,7 +578,7 @@ def _train_and_write(folder: RunFolder, config: TrainConfig, info: dict, prep: d
         with _signals_interrupt_training():
             new = fit(model, train, loss=config.loss, optimizer=optimizer, epochs=config.epochs,
                       batch_size=config.batch_size, val_data=val, verbose=verbose,
-                      callbacks=[snapshot, *extra, *callbacks, _TestHookCallback()], initial_epoch=initial_epoch)
+                      callbacks=[snapshot, *extra, *callbacks, *_test_callbacks()], initial_epoch=initial_epoch)
     except TrainingInterrupted as stop:
         interrupted = stop.signum
         state = snapshot.restore()
