@@ -212,9 +212,17 @@ def test_unnamed_runs_are_numbered(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["xor-mlp", "xor-mlp-2", "xor-mlp-3"]
 
 
-def test_a_failed_run_leaves_no_folder(tmp_path):
-    with pytest.raises(ValueError, match="unknown loss 'nope'"):
-        train_run(_config(loss="nope"), out=str(tmp_path), name="f", verbose=0)
+class _Fails(Callback):
+    def on_epoch_end(self, epoch, logs):
+        assert os.listdir(self.out) == [".f.partial"]  # the run is being written beside its name
+        raise RuntimeError("training failed")
+
+
+def test_a_run_that_fails_during_training_leaves_no_folder(tmp_path):
+    fails = _Fails()
+    fails.out = tmp_path
+    with pytest.raises(RuntimeError, match="^training failed$"):
+        train_run(_config(), out=str(tmp_path), name="f", verbose=0, callbacks=[fails])
     assert os.listdir(tmp_path) == []
 
 
