@@ -5,8 +5,12 @@ Every op reaches NumPy through ``xp`` so that a CuPy backend later is one module
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import sys
+import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -101,3 +105,56 @@ def _mallopt() -> bool:
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
 
+
+
+# ---- a budget for the arrays that layers allocate ----------------------------------------------------
+# ``cr.load_model`` rebuilds a model from a file's metadata before it loads the weights. A damaged or
+# hostile file may declare a huge architecture over a few kilobytes of tensors; layers allocate their
+# parameters and buffers through :func:`empty`/:func:`full`, which check each request against a budget
+# taken from the file, so a mismatch is refused before the memory is taken.
+_budget = threading.local()
+
+# What one array costs the budget beyond its values: bounds the number of arrays too (a file of many
+# tiny layers), since a NumPy array's own overhead is about a hundred bytes.
+ARRAY_OVERHEAD = 256
+
+
+@contextlib.contextmanager
+def allocation_budget(values: int, refuse: Callable[[tuple, int], Exception]):
+    """Within the block, :func:`empty` and :func:`full` of this thread raise ``refuse(shape, left)``
+    instead of allocating once their arrays would total more than ``values`` (each array counts its
+    size plus ``ARRAY_OVERHEAD``).
+
+    >>> with allocation_budget(10, lambda shape, left: ValueError(f"{shape} exceeds {left}")):
+    ...     empty((100, 100), "float32")
+    Traceback (most recent call last):
+    ValueError: (100, 100) exceeds 10
+    """
+    previous = getattr(_budget, "left", None)
+    _budget.left = int(values)
+    _budget.refuse = refuse
+    try:
+        yield
+    finally:
+        _budget.left = previous
+
+
+def _charge(shape) -> tuple:
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    left = getattr(_budget, "left", None)
+    if left is not None:
+        cost = math.prod(shape) + ARRAY_OVERHEAD
+        if cost > left:
+            raise _budget.refuse(shape, left)
+        _budget.left = left - cost
+    return shape
+
+
+def empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)``, counted against the current :func:`allocation_budget`."""
+    return np.empty(_charge(shape), dtype=dtype)
+
+
+def full(shape, fill_value, dtype) -> np.ndarray:
+    """``np.full(shape, fill_value, dtype)``, counted against the current :func:`allocation_budget`."""
+    return np.full(_charge(shape), fill_value, dtype=dtype)

@@ -99,6 +99,9 @@ def _add_train(sub) -> None:
     p.add_argument("--test-split", type=float, default=0.2, help="fraction held out for the test (default 0.2)")
     p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
     p.add_argument("--name", default=None, help="run name (default: DATASET-MODEL, numbered if taken)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder OUT/NAME if it exists")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue an interrupted run folder (Ctrl-C or SIGTERM saves one) with its own options")
     p.add_argument("--plots", action="store_true", help="also write every diagnostic plot of the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--nproc", type=int, default=None,
@@ -140,7 +143,10 @@ def _launch_ranks(args) -> int:
 
 def _train(args) -> int:
     from .distributed import get_rank, launched_by_mpi
-    from .train.runs import TrainConfig, train_run
+    from .train.runs import TrainConfig, resume_run, train_run
+
+    if args.resume is not None:
+        return _report_run(resume_run(args.resume, verbose=0 if args.quiet else 1))
 
     if args.nproc is not None and not launched_by_mpi():
         return _launch_ranks(args)
@@ -151,9 +157,21 @@ def _train(args) -> int:
         weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed, val_split=args.val_split,
         test_split=args.test_split,
     )
-    result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots)
+    result = train_run(config, out=args.out, name=args.name, verbose=0 if args.quiet else 1, plots=args.plots,
+                       overwrite=args.overwrite)
     if launched_by_mpi() and get_rank() != 0:
         return 0
+    return _report_run(result)
+
+
+def _report_run(result) -> int:
+    if result.interrupted is not None:
+        import signal
+
+        print(f"chainrule train: interrupted by {signal.Signals(result.interrupted).name}: the run is saved at epoch "
+              f"{result.info['epochs_run']} of {result.info['config']['epochs']} in {result.run_dir} (marked "
+              f"interrupted); continue it with: chainrule train --resume {result.run_dir}", file=sys.stderr)
+        return 128 + result.interrupted
     print(f"test accuracy: {result.test['accuracy']:.4f}  test loss: {result.test['loss']:.4f}")
     print(f"run written to {result.run_dir}")
     return 0

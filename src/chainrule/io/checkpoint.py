@@ -160,6 +160,9 @@ def save(obj, path) -> None:
     write_safetensors(path, encoder.tensors, {FORMAT_KEY: text, VERSION_KEY: FORMAT_VERSION})
 
 
+_MAX_DEPTH = 100  # real checkpoints nest a few levels per container; deeper metadata is damaged or hostile
+
+
 def _read(path) -> tuple[object, dict[str, np.ndarray], bool]:
     tensors, metadata = read_safetensors(path)
     text = metadata.get(FORMAT_KEY)
@@ -169,7 +172,31 @@ def _read(path) -> tuple[object, dict[str, np.ndarray], bool]:
         structure = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path} is corrupt: its chainrule metadata is not valid JSON ({err})") from None
+    except RecursionError:
+        raise CheckpointError(_too_deep(path)) from None
+    _check_depth(structure, path)
     return structure, tensors, True
+
+
+def _too_deep(path) -> str:
+    return f"{path} is corrupt: its chainrule metadata is nested more than {_MAX_DEPTH} levels deep"
+
+
+def _check_depth(structure, path) -> None:
+    """Refuse nesting deeper than ``_MAX_DEPTH`` before anything walks the structure recursively."""
+    stack = [(structure, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise CheckpointError(_too_deep(path))
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def _malformed(path, what: str, node) -> CheckpointError:
+    return CheckpointError(f"{path} is corrupt: its chainrule metadata has {what}, got {node!r:.100}")
 
 
 class _Decoder:
@@ -178,7 +205,9 @@ class _Decoder:
         self.path = path
         self._made: dict[tuple, object] = {}
 
-    def _array(self, name: str) -> np.ndarray:
+    def _array(self, name) -> np.ndarray:
+        if not isinstance(name, str):
+            raise _malformed(self.path, "a tensor reference that is not a name", name)
         if name not in self.tensors:
             raise CheckpointError(f"{self.path} is corrupt: its metadata names tensor {name!r}, which the file lacks")
         return self.tensors[name]
@@ -189,6 +218,8 @@ class _Decoder:
         if not isinstance(node, dict):
             return node
         if "__tensor__" in node:
+            if not isinstance(node["__tensor__"], str):
+                raise _malformed(self.path, "a tensor reference that is not a name", node["__tensor__"])
             key = ("tensor", node["__tensor__"], bool(node.get("parameter")), bool(node.get("requires_grad")))
             if key not in self._made:  # tensors stored once come back as one object
                 self._made[key] = self._tensor(node)
@@ -196,12 +227,25 @@ class _Decoder:
         if "__ndarray__" in node:
             return self._array(node["__ndarray__"])
         if "__tuple__" in node:
+            if not isinstance(node["__tuple__"], list):
+                raise _malformed(self.path, "a tuple that is not a list", node)
             return tuple(self.decode(v) for v in node["__tuple__"])
         if "__dict__" in node:
-            return {_hashable(self.decode(k)): self.decode(v) for k, v in node["__dict__"]}
+            items = node["__dict__"]
+            if not isinstance(items, list) or not all(isinstance(i, list) and len(i) == 2 for i in items):
+                raise _malformed(self.path, "a dict that is not a list of [key, value] pairs", node)
+            return {self._key(k): self.decode(v) for k, v in items}
         if "__module__" in node:
-            return OrderedDict((k, self.decode(v)) for k, v in node["__module__"]["state"].items())
+            return OrderedDict((k, self.decode(v)) for k, v in _module_state(node["__module__"], self.path).items())
         return {k: self.decode(v) for k, v in node.items()}
+
+    def _key(self, node):
+        key = _hashable(self.decode(node))
+        try:
+            hash(key)
+        except TypeError:
+            raise _malformed(self.path, "a dict key that cannot be a key", node) from None
+        return key
 
     def _tensor(self, node) -> Tensor:
         arr = self._array(node["__tensor__"])
@@ -213,6 +257,12 @@ class _Decoder:
         if node.get("requires_grad"):
             t.requires_grad_(True)
         return t
+
+
+def _module_state(module_node, path) -> dict:
+    if not isinstance(module_node, dict) or not isinstance(module_node.get("state"), dict):
+        raise _malformed(path, "a saved module without a 'state' dict", module_node)
+    return module_node["state"]
 
 
 def _hashable(key):
@@ -274,6 +324,8 @@ def load_model(path, key: str | None = None):
         keys = ", ".join(repr(m[0]) for m in found)
         raise ValueError(f"load_model: {path} holds several models ({keys}); pass key= to choose one")
     where, node = found[0]
+    if not isinstance(node, dict):
+        raise _malformed(path, "a saved module that is not a dict", node)
     config = node.get("config")
     if config is None:
         raise CheckpointError(
@@ -283,13 +335,48 @@ def load_model(path, key: str | None = None):
         )
     from .. import nn
 
-    model = nn.from_config(_Decoder({}, path).decode(config))
     state = _Decoder(tensors, path).decode({"__module__": node})
+    try:
+        # The architecture comes from the metadata, the weights from the tensors: building it may not
+        # take more than the stored tensors hold, so a file declaring a huge model over a few kilobytes
+        # is refused before the memory is taken (the shapes are compared one by one afterwards).
+        with backend.allocation_budget(_budget(tensors), _refuse_allocation(path, tensors)):
+            model = nn.from_config(_Decoder({}, path).decode(config))
+    except (ValueError, TypeError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: cannot rebuild the saved model: {err}") from None
     float_dtypes = {v.dtype for v in state.values() if isinstance(v, Tensor) and v.dtype.kind == "f"}
     if len(float_dtypes) == 1:
         model.to(float_dtypes.pop())
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        raise CheckpointError(f"{path}: the stored weights do not fit the stored architecture: {message}") from None
     return model
+
+
+_BUDGET_SLACK = 1 << 16  # arrays a layer may keep besides its state (none today): 64 Ki values
+
+
+def _budget(tensors: dict[str, np.ndarray]) -> int:
+    """How many values (plus per-array overhead) the stored architecture may allocate: what is stored."""
+    return sum(arr.size + backend.ARRAY_OVERHEAD for arr in tensors.values()) + _BUDGET_SLACK
+
+
+def _refuse_allocation(path, tensors: dict[str, np.ndarray]):
+    def refuse(shape: tuple, left: int) -> CheckpointError:
+        stored = sum(arr.size for arr in tensors.values())
+        largest = max(tensors.items(), key=lambda item: item[1].size, default=None)
+        biggest = f"; its largest tensor, {largest[0]!r}, has shape {tuple(largest[1].shape)}" if largest else ""
+        return CheckpointError(
+            f"{path}: the stored architecture does not match the stored tensors: it needs an array of shape "
+            f"{shape} ({int(np.prod(shape, dtype=np.float64)):,} values), but the file holds {stored:,} values "
+            f"in {len(tensors)} tensors{biggest}"
+        )
+
+    return refuse
 
 
 # ---- random state, for resuming ----------------------------------------------------------------------

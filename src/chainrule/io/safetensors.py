@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -114,7 +115,23 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
         data = st.numpy.save(arrays, metadata=dict(metadata) if metadata else None)
     except st.SafetensorError as err:
         raise TypeError(_unstorable(st, arrays, err)) from None
+    data = _sorted_metadata(data)
     atomic_write(path, lambda f: f.write(data))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The package writes ``__metadata__`` in its hash map's order, which changes from process to
+    process; rewrite the header with the metadata keys sorted, so the same tensors and metadata always
+    give the same bytes. Offsets count from the end of the header, so only the size field changes; the
+    header is padded with spaces to a multiple of 8 bytes, as the package pads it."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    if "__metadata__" not in header:
+        return data
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n :]
 
 
 def _unstorable(st, arrays: dict[str, np.ndarray], err: Exception) -> str:
@@ -144,9 +161,7 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """
     st = _package()
     path = Path(os.fspath(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"no such checkpoint file: {path}")
-    data = path.read_bytes()  # one read: the header and the tensors come from the same file
+    data = _read_checkpoint_bytes(path)  # one read: the header and the tensors come from the same file
     try:
         entries = st.deserialize(data)
     except st.SafetensorError as err:
@@ -174,6 +189,45 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, metadata
 
 
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def _read_checkpoint_bytes(path: Path) -> bytes:
+    """The bytes of a regular file, refusing folders, devices and pipes (``/dev/zero`` would never end)
+    and a size field that cannot fit the file, before reading the rest."""
+    try:
+        # O_NONBLOCK: opening a pipe must not wait for a writer; it changes nothing for a regular file.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such checkpoint file: {path}") from None
+    except IsADirectoryError:  # Windows refuses to open a folder
+        raise IsADirectoryError(_folder_message(path)) from None
+    except OSError as err:
+        raise OSError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(_folder_message(path))
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+        raise CheckpointError(f"{path} is not a checkpoint file: it is {kind}, not a regular file")
+    size = info.st_size
+    with os.fdopen(fd, "rb") as f:
+        try:
+            head = f.read(8)
+            if len(head) == 8 and int.from_bytes(head, "little") > min(_MAX_HEADER, size - 8):
+                return head  # _diagnose names the implausible size without reading the rest
+            return head + f.read()
+        except OSError as err:
+            raise OSError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
+
+
+def _folder_message(path: Path) -> str:
+    hint = " (a run folder? its checkpoint is model.safetensors inside)" if (path / "model.safetensors").is_file() else ""
+    return f"{path} is a folder, not a checkpoint file{hint}"
+
+
 def _diagnose(path: Path, data: bytes, err: Exception) -> str:
     """A clear reason for a file the package refused: say *truncated* when bytes are missing and
     *not a safetensors checkpoint* when the start does not look like one, else pass on its reason."""
@@ -183,6 +237,9 @@ def _diagnose(path: Path, data: bytes, err: Exception) -> str:
     n = int.from_bytes(data[:8], "little")
     if n > _MAX_HEADER:
         return f"{path} is not a safetensors checkpoint (its first 8 bytes do not give a plausible header size)"
+    if len(data) == 8:  # only the size field was read: it claims more bytes than the file has
+        return (f"{path} is truncated or not a safetensors checkpoint: its header should be {n} bytes, more than "
+                "the file holds")
     if 8 + n > size:
         return (
             f"{path} is truncated or not a safetensors checkpoint: its header should be {n} bytes "
@@ -204,5 +261,6 @@ def _data_size(header: bytes) -> int | None:
     try:
         entries = json.loads(header.decode("utf-8"))
         return max((int(v["data_offsets"][1]) for k, v in entries.items() if k != "__metadata__"), default=0)
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, IndexError, TypeError, ValueError,
+            RecursionError):
         return None

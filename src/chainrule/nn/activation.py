@@ -118,7 +118,7 @@ class PReLU(Module):
         self.num_parameters = int(num_parameters)
         self.init = float(init)
         dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
-        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=dtype))
+        self.weight = Parameter(backend.full(self.num_parameters, self.init, dtype))
 
     def reset_parameters(self) -> None:
         from . import init

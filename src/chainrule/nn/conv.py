@@ -59,9 +59,9 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        self.weight = Parameter(backend.empty(shape, dtype))
         if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+            self.bias = Parameter(backend.empty(self.out_channels, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -57,9 +57,9 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.weight = Parameter(backend.empty((self.out_features, self.in_features), dtype))
         if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
+            self.bias = Parameter(backend.empty(self.out_features, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -108,9 +108,9 @@ class Maxout(Module):
             raise ValueError(f"Maxout: k (the number of pieces) must be at least 1, got {k}")
         self.k = int(k)
         dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
-        self.weight = Parameter(np.empty((self.out_features * self.k, self.in_features), dtype=dtype))
+        self.weight = Parameter(backend.empty((self.out_features * self.k, self.in_features), dtype))
         if bias:
-            self.bias = Parameter(np.empty(self.out_features * self.k, dtype=dtype))
+            self.bias = Parameter(backend.empty(self.out_features * self.k, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

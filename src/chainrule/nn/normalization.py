@@ -39,14 +39,14 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
         if self.affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+            self.weight = Parameter(backend.full(self.num_features, 1, dtype))
+            self.bias = Parameter(backend.full(self.num_features, 0, dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(self.num_features, dtype=dtype)))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(self.num_features, dtype=dtype)))
+            self.register_buffer("running_mean", Tensor._wrap(backend.full(self.num_features, 0, dtype)))
+            self.register_buffer("running_var", Tensor._wrap(backend.full(self.num_features, 1, dtype)))
             self.register_buffer("num_batches_tracked", Tensor._wrap(np.array(0, dtype=np.int64)))
         else:
             self.register_buffer("running_mean", None)

@@ -158,13 +158,15 @@ def fit(
     callbacks: Iterable[Callback] = (),
     verbose: int = 1,
     shuffle: bool = True,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data`` and return its :class:`History`.
 
     ``loss`` and ``optimizer`` are names or objects (see :func:`get_loss`, :func:`get_optimizer`);
     ``train_data``/``val_data`` are DataLoaders, Datasets or ``(inputs, targets)`` pairs. Metrics are
     averaged over each epoch's batches (train) and over the whole validation set. A NaN or infinite
-    loss stops training with a :class:`TrainingError` naming the epoch and step.
+    loss stops training with a :class:`TrainingError` naming the epoch and step. ``initial_epoch``
+    (Keras' name) continues a resumed run: epochs ``initial_epoch + 1 .. epochs`` are run and recorded.
 
     Distributed: when ``model`` is a ``cr.nn.parallel.DistributedDataParallel`` over several ranks,
     ``batch_size`` is per rank and, at every step, each rank reads its block of the global batch that
@@ -178,6 +180,8 @@ def fit(
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be non-negative, got {epochs}")
+    if not 0 <= initial_epoch <= epochs:
+        raise ValueError(f"fit: initial_epoch must be between 0 and epochs ({epochs}), got {initial_epoch}")
     group = _group_of(model)
     loader = as_loader(train_data, batch_size, shuffle) if group is None else _shard(train_data, batch_size, shuffle, group)
     if group is not None and group.rank != 0:
@@ -192,12 +196,12 @@ def fit(
     history.params = {"epochs": epochs, "batch_size": getattr(loader, "batch_size", batch_size),
                       "steps_per_epoch": len(loader), "optimizer": type(opt).__name__,
                       "loss": type(loss_fn).__name__}
-    progress = _Progress(epochs * len(loader), verbose)
+    progress = _Progress((epochs - initial_epoch) * len(loader), verbose)
     trainer._call("on_train_begin", trainer)
     # a loss that overflows is reported once, as a TrainingError naming the step, not as NumPy warnings
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(1, epochs + 1):
+            for epoch in range(initial_epoch + 1, epochs + 1):
                 trainer.epoch = epoch
                 if group is not None:
                     getattr(loader.sampler, "set_epoch", lambda epoch: None)(epoch)

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 
@@ -72,17 +71,11 @@ class History:
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    """Write a text file so that a crash leaves either the old file or the new one, never half."""
+    """Write a text file so that a crash leaves either the old file or the new one, never half; the
+    file gets the user's umask like any other (``cr.io.atomic_write``)."""
+    from ..io.safetensors import atomic_write
+
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))

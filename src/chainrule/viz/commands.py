@@ -58,7 +58,7 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
     """
     from ..errors import InvalidArgumentError
     from ..train.fit import get_loss
-    from ..train.runs import _load_run_model, _preprocess, load_dataset, read_run, split_indices
+    from ..train.runs import _entry, _load_run_model, _preprocess, _test_split, read_run
     from ..train.targets import one_hot_targets
     from .gradcheck import gradcheck_model
 
@@ -69,10 +69,9 @@ def gradcheck_run(run_dir: str, samples: int = 8, max_entries: int = 10, tol: fl
         raise FileNotFoundError(f"gradcheck: {run_dir} is not a folder; pass a run folder written by `chainrule train`")
     record = read_run(run_dir)
     config = record["config"]
-    x, y, _ = load_dataset(config["dataset"], config["model"] == "cnn", config["seed"])
-    parts = split_indices(len(x), config["test_split"], config["val_split"], config["seed"])
-    idx = parts["test"][:samples] if len(parts["test"]) else np.arange(min(samples, len(x)))
-    xs = _preprocess(x[idx], record["preprocessing"])
+    x, y = _test_split(run_dir, record)  # a csv: run keeps its test rows: no CSV file needed
+    idx = np.arange(min(samples, len(x)))
+    xs = _preprocess(x[idx], _entry(record, "preprocessing", os.path.join(run_dir, "run.json")))
     y = one_hot_targets(config["loss"], y, record["data"]["n_classes"])
     model = _load_run_model(run_dir)
     model.eval()  # the model as it predicts (no dropout noise)
