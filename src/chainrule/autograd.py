@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +27,10 @@ class _ThreadGradMode(threading.local):
 
 
 _grad_mode = _ThreadGradMode()
+
+# Post-accumulate-grad hooks of leaves, by id(leaf): {id: (weakref to the leaf, [hooks])}. Empty unless
+# something (DistributedDataParallel) registered one; the walk checks it once per backward() call.
+_leaf_hooks: dict = {}
 
 
 def is_grad_enabled() -> bool:
@@ -182,16 +187,19 @@ def _released_error(node) -> RuntimeError:
 
 
 def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: bool = True,
-         released_ok: bool = False):
+         released_ok: bool = False, on_leaf_done=None):
     """Backpropagate from ``outputs``. Returns {id(leaf): (leaf, grad)} and {id(wanted tensor): grad}.
 
     Each node's backward runs once all its consumers have sent their gradient, which are summed:
     the chain rule for a value that feeds several ops. Without ``create_graph`` the gradients travel
     as ndarrays (see :func:`_node_grads`) and are wrapped into Tensors only at the end.
 
+
     Without ``retain_graph`` every node walked is marked released, as PyTorch frees its saved
     tensors: a second walk through it raises instead of silently adding the gradient again.
     The node keeps its inputs, so ``cr.viz`` can still draw the graph (``released_ok``).
+    ``on_leaf_done(leaf, grad)`` is called for a hooked leaf as soon as its last consumer has run, so
+    its gradient is final before the walk ends (DistributedDataParallel starts communication there).
     """
     arrays = not create_graph
     if arrays:
@@ -219,6 +227,7 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
             if getattr(node, "_released", False):
                 raise _released_error(node)
     ready = [node for node in dict.fromkeys(roots) if deps[node] == 0]
+    pending = _pending_hooked_leaves(deps) if on_leaf_done is not None else None
     prev = _grad_mode.enabled
     _grad_mode.enabled = create_graph
     try:
@@ -228,6 +237,8 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
             if g is None:  # no gradient reached this node: its inputs get none from it either
                 grads = (None,) * len(node.parents)
             else:
+                if _node_hooks and node in _node_hooks:  # Tensor.register_hook on this node's output
+                    g = _call_hooks(_node_hooks[node], g, arrays)
                 if wanted_nodes and node in wanted_nodes:
                     found[id(wanted_nodes[node])] = g
                 if node.saves or node.save_output:
@@ -257,6 +268,13 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
                     key = id(t)
                     prev_g = leaf_grads.get(key)
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
+            if pending:
+                _leaves_done(node, pending, leaf_grads, on_leaf_done)
+        if _leaf_grad_hooks:
+            for key, (t, g) in list(leaf_grads.items()):
+                entry = _leaf_grad_hooks.get(key)
+                if entry is not None and entry[0]() is t:
+                    leaf_grads[key] = (t, _call_hooks(entry[1], g, arrays))
     finally:
         _grad_mode.enabled = prev
     if arrays:
@@ -264,6 +282,76 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
         leaf_grads = {key: (t, wrap(g)) for key, (t, g) in leaf_grads.items()}
         found = {key: wrap(g) for key, g in found.items()}
     return leaf_grads, found
+
+
+def _pending_hooked_leaves(deps) -> dict:
+    """How many edges of the graph lead into each hooked leaf: {id(leaf): count}."""
+    pending: dict = {}
+    for node in deps:
+        for t, parent in zip(node.inputs, node.parents):
+            if parent is None and id(t) in _leaf_hooks:
+                pending[id(t)] = pending.get(id(t), 0) + 1
+    return pending
+
+
+def _leaves_done(node, pending: dict, leaf_grads: dict, on_leaf_done) -> None:
+    """Count down the hooked leaves ``node`` read; hand over those whose gradient is now final."""
+    for t, parent in zip(node.inputs, node.parents):
+        if parent is not None:
+            continue
+        key = id(t)
+        n = pending.get(key)
+        if n is None:
+            continue
+        if n > 1:
+            pending[key] = n - 1
+            continue
+        del pending[key]
+        entry = leaf_grads.pop(key, None)
+        if entry is not None:
+            on_leaf_done(t, entry[1])
+
+
+def register_post_accumulate_grad_hook(t: Tensor, hook: Callable) -> _LeafHookHandle:
+    """Call ``hook(t)`` during ``backward()`` once the gradient of leaf ``t`` is final and accumulated
+    into ``t.grad`` (PyTorch's ``Tensor.register_post_accumulate_grad_hook``). Returns a handle whose
+    ``remove()`` takes the hook off again.
+
+    >>> w = cr.ones(2, requires_grad=True)
+    >>> h = cr.autograd.register_post_accumulate_grad_hook(w, lambda t: print(t.grad))
+    >>> (w * 3).sum().backward()
+    tensor([3., 3.])
+    """
+    if not isinstance(t, Tensor) or t._node is not None or not t.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that requires grad takes one")
+    key = id(t)
+    entry = _leaf_hooks.get(key)
+    if entry is None:
+        entry = (weakref.ref(t, lambda _ref, key=key, hooks=_leaf_hooks: hooks.pop(key, None)), [])
+        _leaf_hooks[key] = entry
+    entry[1].append(hook)
+    return _LeafHookHandle(key, hook)
+
+
+class _LeafHookHandle:
+    __slots__ = ("key", "hook")
+
+    def __init__(self, key: int, hook: Callable):
+        self.key, self.hook = key, hook
+
+    def remove(self) -> None:
+        entry = _leaf_hooks.get(self.key)
+        if entry is not None and self.hook in entry[1]:
+            entry[1].remove(self.hook)
+            if not entry[1]:
+                del _leaf_hooks[self.key]
+
+
+def _run_leaf_hooks(t: Tensor) -> None:
+    entry = _leaf_hooks.get(id(t))
+    if entry is not None and entry[0]() is t:
+        for hook in list(entry[1]):
+            hook(t)
 
 
 def backward(
@@ -290,12 +378,23 @@ def backward(
             )
         seeds.append(_as_grad(t, g, "backward"))
     retain = create_graph if retain_graph is None else bool(retain_graph)
-    leaf_grads, _ = _run(outputs, seeds, create_graph, retain_graph=retain)
     # Arrays handed to a leaf's .grad must be owned by it alone: the seed, broadcast views and a
     # gradient shared by two inputs (as `a + b` sends) are copied; fresh results are kept as they are.
     handed = {id(s._data) for s in seeds}
+    if not _leaf_hooks:
+        leaf_grads, _ = _run(outputs, seeds, create_graph, retain_graph=retain)
+        for t, g in leaf_grads.values():
+            _accumulate(t, g, create_graph, handed)
+        return
+
+    def leaf_done(t, g):
+        _accumulate(t, g if create_graph else Tensor._wrap(g), create_graph, handed)
+        _run_leaf_hooks(t)
+
+    leaf_grads, _ = _run(outputs, seeds, create_graph, retain_graph=retain, on_leaf_done=leaf_done)
     for t, g in leaf_grads.values():
         _accumulate(t, g, create_graph, handed)
+        _run_leaf_hooks(t)
 
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool, handed: set) -> None:
@@ -361,3 +460,105 @@ def grad(
             )
         result.append(g)
     return tuple(result)
+
+
+# ---- tensor hooks --------------------------------------------------------------------------------
+# Hooks live beside the graph, not in it: a non-leaf's hooks are keyed by its node, a leaf's by the
+# tensor's id (with a weak reference to tell a reused id apart). Both stay empty unless a hook is set,
+# so the walk above pays one truth test for them.
+_node_hooks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_leaf_grad_hooks: dict = {}
+
+
+def _call_hooks(hooks: list, g, arrays: bool):
+    """Run ``hook(grad)`` in order; a hook that returns a Tensor replaces the gradient."""
+    grad = Tensor._wrap(g) if arrays else g
+    for hook in list(hooks):
+        changed = hook(grad)
+        if changed is not None:
+            if not isinstance(changed, Tensor) or changed.shape != grad.shape:
+                raise RuntimeError(
+                    f"register_hook: a hook must return None or a Tensor of shape {tuple(grad.shape)}, "
+                    f"got {changed!r:.60}"
+                )
+            grad = changed
+    return grad._data if arrays else grad
+
+
+class RemovableHandle:
+    """Returned by ``Tensor.register_hook``: ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, hooks: list, hook, on_empty) -> None:
+        self._hooks, self._hook, self._on_empty = hooks, hook, on_empty
+        hooks.append(hook)
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+        if not self._hooks:
+            self._on_empty()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def register_hook(t: Tensor, hook) -> RemovableHandle:
+    """Call ``hook(grad)`` whenever the gradient of ``t`` is computed (see ``Tensor.register_hook``)."""
+    if not t.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+    node = t._node
+    if node is not None:
+        hooks = _node_hooks.setdefault(node, [])
+        return RemovableHandle(hooks, hook, lambda: _node_hooks.pop(node, None))
+    key = id(t)
+    entry = _leaf_grad_hooks.get(key)
+    if entry is None or entry[0]() is not t:
+        entry = (weakref.ref(t, lambda _, key=key: _leaf_grad_hooks.pop(key, None)), [])
+        _leaf_grad_hooks[key] = entry
+    return RemovableHandle(entry[1], hook, lambda: _leaf_grad_hooks.pop(key, None))
+
+
+class _RetainGrad:
+    """The hook behind ``retain_grad()``: keeps a non-leaf's gradient in its ``.grad``."""
+
+    def __init__(self, t: Tensor) -> None:
+        self.ref = weakref.ref(t)
+
+    def __call__(self, grad: Tensor) -> None:
+        t = self.ref()
+        if t is None:
+            return
+        if t.grad is None:
+            t.grad = grad if grad.requires_grad else Tensor._wrap(grad._data.copy())
+        else:
+            t.grad = t.grad + grad
+
+
+def retain_grad(t: Tensor) -> None:
+    if not t.requires_grad:
+        raise RuntimeError("retain_grad: can't retain_grad on a tensor that doesn't require grad")
+    node = t._node
+    if node is None or retains_grad(t):
+        return  # a leaf keeps its gradient anyway
+    register_hook(t, _RetainGrad(t))
+
+
+def retains_grad(t: Tensor) -> bool:
+    node = t._node
+    return node is not None and any(isinstance(h, _RetainGrad) and h.ref() is t for h in _node_hooks.get(node, ()))
+
+
+def __getattr__(name: str):
+    """PyTorch's ``torch.autograd`` names that are built above this module (on the ops)."""
+    if name in ("Function", "FunctionCtx", "once_differentiable", "Variable"):
+        from . import autograd_function
+
+        return getattr(autograd_function, name)
+    if name in ("gradcheck", "gradgradcheck"):
+        from . import gradcheck
+
+        return getattr(gradcheck, name)
+    raise AttributeError(f"module 'chainrule.autograd' has no attribute {name!r}")

@@ -117,7 +117,7 @@ class Conv2d(_ConvNd):
 
     >>> conv = cr.nn.Conv2d(1, 6, kernel_size=5)
     >>> conv.weight.shape, conv(cr.zeros(2, 1, 28, 28)).shape
-    ((6, 1, 5, 5), (2, 6, 24, 24))
+    (chainrule.Size([6, 1, 5, 5]), chainrule.Size([2, 6, 24, 24]))
     """
 
     _spatial = 2

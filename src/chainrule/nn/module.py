@@ -307,27 +307,17 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        """PyTorch's layout, with the number of parameters of each layer after it as a comment."""
-        text = self._repr_body()
-        if self._modules:
-            text += f"  # {_count(_parameter_count(self))} in total"
-        return text
-
-    def _repr_body(self) -> str:
+        """PyTorch's layout exactly (parameter counts are in ``cr.nn.summary``)."""
         lines = []
+        extra = self.extra_repr()
         for name, m in self._modules.items():
-            if m is None:
-                lines.append(f"  ({name}): None")
-                continue
-            child = m._repr_body()
-            n = _parameter_count(m)
-            if n:
-                child += f"  # {_count(n)}"
+            child = "None" if m is None else repr(m)
             lines.append(f"  ({name}): " + child.replace("\n", "\n  "))
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        head = f"{type(self).__name__}("
         if not lines:
-            return head + ")"
-        return head + "\n" + "\n".join(lines) + "\n)"
+            return head + extra + ")"
+        extra_lines = ["  " + e for e in extra.split("\n")] if extra else []
+        return head + "\n" + "\n".join(extra_lines + lines) + "\n)"
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
@@ -336,10 +326,6 @@ class Module:
 def _parameter_count(module: Module, trainable_only: bool = False) -> int:
     # a function, not the method: a layer may shadow num_parameters (PReLU's is its number of slopes)
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def _count(n: int) -> str:
-    return f"{n:,} parameter" + ("" if n == 1 else "s")
 
 
 class _HookHandle:
