@@ -87,7 +87,7 @@ from . import onnx  # noqa: E402
 from . import creation as _creation  # noqa: E402
 from . import legacy as _legacy  # noqa: E402
 from .creation import Generator, bernoulli, multinomial, randint_like  # noqa: E402
-from .devices import Size, backends, cuda, device  # noqa: E402
+from .devices import Size, accelerator, backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from .legacy import (  # noqa: E402
     BoolTensor,
     ByteTensor,
@@ -122,3 +122,7 @@ def seed() -> int:
     s = int(_np.random.SeedSequence().entropy % (2 ** 63))
     manual_seed(s)
     return s
+
+from . import _torch_kwargs  # noqa: E402
+
+_torch_kwargs.install(globals())

@@ -247,10 +247,14 @@ def once_differentiable(backward):
         create_graph = autograd.is_grad_enabled()
         with _grad_mode(False):
             grads = backward(ctx, *grad_outputs)
-        if not create_graph:
+        # As in PyTorch: only when an incoming gradient is itself differentiable is there a second
+        # derivative to refuse; the results then carry a node that raises if backward reaches it.
+        if not create_graph or not any(isinstance(g, Tensor) and g.requires_grad for g in grad_outputs):
             return grads
         single = not isinstance(grads, tuple)
-        out = tuple(_not_twice(g, ctx._name) if isinstance(g, Tensor) else g for g in ((grads,) if single else grads))
+        sources = tuple(g for g in grad_outputs if isinstance(g, Tensor) and g.requires_grad)
+        out = tuple(_not_twice(g, ctx._name, sources) if isinstance(g, Tensor) else g
+                    for g in ((grads,) if single else grads))
         return out[0] if single else out
 
     return wrapper
@@ -265,14 +269,13 @@ class _OnceDifferentiable(_Node):
         )
 
 
-def _not_twice(g: Tensor, name: str) -> Tensor:
+def _not_twice(g: Tensor, name: str, sources: tuple) -> Tensor:
+    """``g`` as a result of the differentiable incoming gradients ``sources``, through a node that
+    raises when a second backward reaches it (PyTorch's DelayedError)."""
     carried = Tensor._wrap(g._data)
     node = _OnceDifferentiable()
     node.fn_name = name
-    # Connected to nothing that requires grad, yet a backward reaching it must raise.
-    anchor = Tensor._wrap(g._data[...])
-    anchor.requires_grad = True
-    node.inputs, node.parents = (anchor,), (None,)
+    node.inputs, node.parents = sources, tuple(t._node for t in sources)
     carried.requires_grad, carried._node = True, node
     return carried
 

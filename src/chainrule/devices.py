@@ -172,3 +172,17 @@ backends = types.ModuleType("chainrule.backends", "Accelerator back-ends: none b
 backends.mps = types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
 backends.cudnn = types.SimpleNamespace(is_available=lambda: False, enabled=False, deterministic=False,
                                        benchmark=False)
+
+accelerator = types.ModuleType("chainrule.accelerator", "The current accelerator: none, chainrule runs on the CPU.")
+accelerator.is_available = lambda: False
+accelerator.current_accelerator = lambda check_available=False: None
+accelerator.device_count = lambda: 0
+
+
+def set_default_device(dev) -> None:
+    """PyTorch's ``torch.set_default_device``: only the CPU (or None) is accepted."""
+    check_device(dev, "set_default_device()")
+
+
+def get_default_device() -> device:
+    return CPU

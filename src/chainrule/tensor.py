@@ -571,7 +571,7 @@ def _format(t: Tensor) -> str:
     if arr.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
         extras.append(f"dtype={_device_names['prefix']}.{arr.dtype.name}")
     if t._node is not None:
-        extras.append(f"grad_fn={t._node!r}")
+        extras.append(f"grad_fn=<{t._node.name()}>")
     elif t.requires_grad:
         extras.append("requires_grad=True")
     return "tensor(" + ", ".join([body, *extras]) + ")"

@@ -53,6 +53,7 @@ MODULES = {
     "torch.onnx": "chainrule.onnx",
     "torch.cuda": "chainrule.cuda",
     "torch.backends": "chainrule.backends",
+    "torch.accelerator": "chainrule.accelerator",
 }
 
 # Names PyTorch has under another name (or place) than chainrule.
@@ -74,7 +75,7 @@ def _target(torch_name: str):
     target = MODULES[torch_name]
     if target is None:
         return None
-    if target in ("chainrule.cuda", "chainrule.backends"):
+    if target in ("chainrule.cuda", "chainrule.backends", "chainrule.accelerator"):
         return getattr(_device_module, target.rpartition(".")[2])
     return importlib.import_module(target)
 

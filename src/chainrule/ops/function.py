@@ -141,8 +141,8 @@ class Function:
             self._out_version = out._version[0]
         return out
 
-    def __repr__(self) -> str:
-        return f"<{self.name()}>"
+    def __repr__(self) -> str:  # PyTorch's form; a tensor's repr shows grad_fn=<MulBackward0>
+        return f"<{self.name()} object at {hex(id(self))}>"
 
     # ---- PyTorch's view of a node (grad_fn) ------------------------------------------------------
     def name(self) -> str:
@@ -184,7 +184,7 @@ class AccumulateGrad:
         return id(self.variable)
 
     def __repr__(self) -> str:
-        return "<AccumulateGrad>"
+        return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
 def _shape_error(fn: Function, inputs, err: Exception) -> Exception:
