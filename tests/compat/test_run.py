@@ -34,10 +34,14 @@ def test_import_torch_gives_chainrule_inside_the_block_only():
         assert repr(torch.ones(2, 3).shape) == "torch.Size([2, 3])"
         assert repr(torch.zeros(1, dtype=torch.float64)) == "tensor([0.], dtype=torch.float64)"
         assert torch.ones(1).type() == "torch.FloatTensor"
+        assert str(torch.ones(1).dtype) == "torch.float32" and torch.ones(1).dtype == torch.float32
+        assert torch.ones(1, dtype=torch.float64).dtype == torch.double == cr.float64
+        assert torch.zeros(2).to(torch.int64).dtype == torch.long and torch.float32.is_floating_point
+        assert {torch.float32: "f"}[torch.ones(1).dtype] == "f"
     import torch
 
     assert torch is real_torch and sys.modules["torch"] is real_torch
-    assert repr(cr.ones(2).shape) == "chainrule.Size([2])"
+    assert repr(cr.ones(2).shape) == "chainrule.Size([2])" and str(cr.ones(1).dtype) == "float32"
 
 
 def test_importing_chainrule_installs_no_hook():

@@ -27,7 +27,10 @@ import runpy
 import sys
 import types
 
+import numpy as np
+
 from .. import devices as _device_module
+from ..tensor import Tensor
 
 # Each PyTorch module and the chainrule module that stands in for it. None: a namespace that only
 # holds submodules (``torch.utils``).
@@ -63,6 +66,63 @@ ALIASES = {
 }
 
 
+class TorchDtype:
+    """A NumPy dtype that prints as PyTorch's (``torch.float32``): what ``t.dtype`` gives during a run.
+
+    It equals, hashes and converts like the NumPy dtype it wraps (``np.dtype(d)`` reads ``d.dtype``),
+    so programs may compare it with ``torch.float32`` or pass it anywhere a dtype goes.
+    """
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype) -> None:
+        self.dtype = np.dtype(dtype)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, TorchDtype):
+            return self.dtype == other.dtype
+        try:
+            return self.dtype == np.dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"torch.{_TORCH_NAMES.get(self.dtype.name, self.dtype.name)}"
+
+    __str__ = __repr__
+
+    def __getattr__(self, name: str):
+        return getattr(self.dtype, name)
+
+    @property
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @property
+    def is_complex(self) -> bool:
+        return self.dtype.kind == "c"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.dtype.kind in "fic"
+
+
+_TORCH_NAMES = {"bool": "bool"}
+_DTYPES = {name: TorchDtype(name) for name in
+           ("float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")}
+_DTYPE_ALIASES = {
+    **_DTYPES, "half": _DTYPES["float16"], "float": _DTYPES["float32"], "double": _DTYPES["float64"],
+    "short": _DTYPES["int16"], "int": _DTYPES["int32"], "long": _DTYPES["int64"],
+}
+
+
+def _torch_dtype(self) -> TorchDtype:
+    return _DTYPES.get(self._data.dtype.name) or TorchDtype(self._data.dtype)
+
+
 class NotSupportedError(AttributeError):
     """A PyTorch name that chainrule does not provide (an AttributeError, so ``hasattr`` still works)."""
 
@@ -95,6 +155,12 @@ class _TorchModule(types.ModuleType):
         child = f"{torch_name}.{name}"
         if child in MODULES:
             return importlib.import_module(child)
+        if torch_name == "torch" and name in _DTYPE_ALIASES:
+            return _DTYPE_ALIASES[name]
+        if torch_name == "torch" and name == "get_default_dtype":
+            from .. import backend
+
+            return lambda: _DTYPES[backend.get_default_dtype().name]
         alias = ALIASES.get(torch_name, {}).get(name)
         if alias is not None:
             module, _, attr = alias.rpartition(".")
@@ -148,9 +214,12 @@ def torch_names():
     sys.meta_path.insert(0, finder)
     prefix = _device_module._names["prefix"]
     _device_module._names["prefix"] = "torch"
+    dtype_property = Tensor.__dict__["dtype"]
+    Tensor.dtype = property(_torch_dtype)
     try:
         yield
     finally:
+        Tensor.dtype = dtype_property
         _device_module._names["prefix"] = prefix
         sys.meta_path.remove(finder)
         for name in [n for n in sys.modules if _is_torch(n)]:
