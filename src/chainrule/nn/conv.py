@@ -128,7 +128,7 @@ class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L) inputs, giving (N, C_out, L_out); arguments as Conv2d.
 
     >>> cr.nn.Conv1d(3, 4, kernel_size=3, padding="same")(cr.zeros(2, 3, 10)).shape
-    (2, 4, 10)
+    chainrule.Size([2, 4, 10])
     """
 
     _spatial = 1
