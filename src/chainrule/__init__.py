@@ -70,6 +70,15 @@ short, int, long = int16, int32, int64  # noqa: A001
 
 # isort: split
 # The errors chainrule raises for bad input (ChainruleError and its subclasses).
+# PyTorch's everyday API beyond the core: devices, sizes, legacy typed constructors, random draws and
+# in-place random fills, hooks; `chainrule run` (chainrule.compat) maps `torch` onto these names.
+from . import creation as _creation  # noqa: E402
+from . import legacy as _legacy  # noqa: E402
+
+# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
+from . import onnx  # noqa: E402
+from .creation import Generator, bernoulli, multinomial, randint_like  # noqa: E402
+from .devices import Size, accelerator, backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from .errors import (  # noqa: E402
     ChainruleError,
     ChainruleTypeError,
@@ -78,16 +87,6 @@ from .errors import (  # noqa: E402
     LossTargetError,
     ResourceError,
 )
-
-# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
-from . import onnx  # noqa: E402
-
-# PyTorch's everyday API beyond the core: devices, sizes, legacy typed constructors, random draws and
-# in-place random fills, hooks; `chainrule run` (chainrule.compat) maps `torch` onto these names.
-from . import creation as _creation  # noqa: E402
-from . import legacy as _legacy  # noqa: E402
-from .creation import Generator, bernoulli, multinomial, randint_like  # noqa: E402
-from .devices import Size, accelerator, backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from .legacy import (  # noqa: E402
     BoolTensor,
     ByteTensor,
