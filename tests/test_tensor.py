@@ -71,7 +71,7 @@ def test_repr_looks_like_torch():
     assert repr(cr.tensor([1, 2])) == repr(torch.tensor([1, 2]))
     assert repr(cr.tensor([1.0], requires_grad=True)) == repr(torch.tensor([1.0], requires_grad=True))
     assert repr(cr.tensor([1.0], dtype=cr.float64)) == "tensor([1.], dtype=chainrule.float64)"
-    assert "grad_fn=<MulBackward>" in repr(cr.tensor([1.0], requires_grad=True) * 2)
+    assert "grad_fn=<MulBackward0>" in repr(cr.tensor([1.0], requires_grad=True) * 2)
 
 
 # ---- creation ----------------------------------------------------------------------------------

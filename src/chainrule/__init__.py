@@ -74,6 +74,15 @@ short, int, long = int16, int32, int64  # noqa: A001
 from . import distributed, onnx  # noqa: E402
 
 # The errors chainrule raises for bad input (ChainruleError and its subclasses).
+# PyTorch's everyday API beyond the core: devices, sizes, legacy typed constructors, random draws and
+# in-place random fills, hooks; `chainrule run` (chainrule.compat) maps `torch` onto these names.
+from . import creation as _creation  # noqa: E402
+from . import legacy as _legacy  # noqa: E402
+
+# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
+from . import onnx  # noqa: E402
+from .creation import Generator, bernoulli, multinomial, randint_like  # noqa: E402
+from .devices import Size, accelerator, backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from .errors import (  # noqa: E402
     ChainruleError,
     ChainruleTypeError,
@@ -82,3 +91,41 @@ from .errors import (  # noqa: E402
     LossTargetError,
     ResourceError,
 )
+from .legacy import (  # noqa: E402
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+
+for _name in ("uniform_", "normal_", "bernoulli_", "exponential_", "random_"):
+    setattr(Tensor, _name, getattr(_creation, _name))
+Tensor.bernoulli = _creation.bernoulli
+del _name
+
+
+def is_tensor(obj) -> bool:  # noqa: E302
+    """Whether ``obj`` is a chainrule Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+def seed() -> int:
+    """Reseed the package's generator from fresh entropy and return the seed."""
+    import numpy as _np
+
+    s = int(_np.random.SeedSequence().entropy % (2 ** 63))
+    manual_seed(s)
+    return s
+
+from . import _torch_kwargs  # noqa: E402
+
+_torch_kwargs.install(globals())

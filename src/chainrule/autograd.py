@@ -237,6 +237,8 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
             if g is None:  # no gradient reached this node: its inputs get none from it either
                 grads = (None,) * len(node.parents)
             else:
+                if _node_hooks and node in _node_hooks:  # Tensor.register_hook on this node's output
+                    g = _call_hooks(_node_hooks[node], g, arrays)
                 if wanted_nodes and node in wanted_nodes:
                     found[id(wanted_nodes[node])] = g
                 if node.saves or node.save_output:
@@ -268,6 +270,11 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
                     leaf_grads[key] = (t, gi if prev_g is None else prev_g[1] + gi)
             if pending:
                 _leaves_done(node, pending, leaf_grads, on_leaf_done)
+        if _leaf_grad_hooks:
+            for key, (t, g) in list(leaf_grads.items()):
+                entry = _leaf_grad_hooks.get(key)
+                if entry is not None and entry[0]() is t:
+                    leaf_grads[key] = (t, _call_hooks(entry[1], g, arrays))
     finally:
         _grad_mode.enabled = prev
     if arrays:
@@ -453,3 +460,105 @@ def grad(
             )
         result.append(g)
     return tuple(result)
+
+
+# ---- tensor hooks --------------------------------------------------------------------------------
+# Hooks live beside the graph, not in it: a non-leaf's hooks are keyed by its node, a leaf's by the
+# tensor's id (with a weak reference to tell a reused id apart). Both stay empty unless a hook is set,
+# so the walk above pays one truth test for them.
+_node_hooks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_leaf_grad_hooks: dict = {}
+
+
+def _call_hooks(hooks: list, g, arrays: bool):
+    """Run ``hook(grad)`` in order; a hook that returns a Tensor replaces the gradient."""
+    grad = Tensor._wrap(g) if arrays else g
+    for hook in list(hooks):
+        changed = hook(grad)
+        if changed is not None:
+            if not isinstance(changed, Tensor) or changed.shape != grad.shape:
+                raise RuntimeError(
+                    f"register_hook: a hook must return None or a Tensor of shape {tuple(grad.shape)}, "
+                    f"got {changed!r:.60}"
+                )
+            grad = changed
+    return grad._data if arrays else grad
+
+
+class RemovableHandle:
+    """Returned by ``Tensor.register_hook``: ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, hooks: list, hook, on_empty) -> None:
+        self._hooks, self._hook, self._on_empty = hooks, hook, on_empty
+        hooks.append(hook)
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+        if not self._hooks:
+            self._on_empty()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def register_hook(t: Tensor, hook) -> RemovableHandle:
+    """Call ``hook(grad)`` whenever the gradient of ``t`` is computed (see ``Tensor.register_hook``)."""
+    if not t.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+    node = t._node
+    if node is not None:
+        hooks = _node_hooks.setdefault(node, [])
+        return RemovableHandle(hooks, hook, lambda: _node_hooks.pop(node, None))
+    key = id(t)
+    entry = _leaf_grad_hooks.get(key)
+    if entry is None or entry[0]() is not t:
+        entry = (weakref.ref(t, lambda _, key=key: _leaf_grad_hooks.pop(key, None)), [])
+        _leaf_grad_hooks[key] = entry
+    return RemovableHandle(entry[1], hook, lambda: _leaf_grad_hooks.pop(key, None))
+
+
+class _RetainGrad:
+    """The hook behind ``retain_grad()``: keeps a non-leaf's gradient in its ``.grad``."""
+
+    def __init__(self, t: Tensor) -> None:
+        self.ref = weakref.ref(t)
+
+    def __call__(self, grad: Tensor) -> None:
+        t = self.ref()
+        if t is None:
+            return
+        if t.grad is None:
+            t.grad = grad if grad.requires_grad else Tensor._wrap(grad._data.copy())
+        else:
+            t.grad = t.grad + grad
+
+
+def retain_grad(t: Tensor) -> None:
+    if not t.requires_grad:
+        raise RuntimeError("retain_grad: can't retain_grad on a tensor that doesn't require grad")
+    node = t._node
+    if node is None or retains_grad(t):
+        return  # a leaf keeps its gradient anyway
+    register_hook(t, _RetainGrad(t))
+
+
+def retains_grad(t: Tensor) -> bool:
+    node = t._node
+    return node is not None and any(isinstance(h, _RetainGrad) and h.ref() is t for h in _node_hooks.get(node, ()))
+
+
+def __getattr__(name: str):
+    """PyTorch's ``torch.autograd`` names that are built above this module (on the ops)."""
+    if name in ("Function", "FunctionCtx", "once_differentiable", "Variable"):
+        from . import autograd_function
+
+        return getattr(autograd_function, name)
+    if name in ("gradcheck", "gradgradcheck"):
+        from . import gradcheck
+
+        return getattr(gradcheck, name)
+    raise AttributeError(f"module 'chainrule.autograd' has no attribute {name!r}")

@@ -353,6 +353,45 @@ def _playground(args) -> int:
 COMMANDS.append(_add_playground)
 
 
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run an unmodified PyTorch script on chainrule",
+                       description="Run a PyTorch program as __main__ with `import torch` (and torch.nn, "
+                       "torch.optim, torch.utils.data, ...) resolved to chainrule for this run only. "
+                       "A PyTorch name chainrule lacks stops the run with an error naming it.")
+    p.add_argument("script", help="the Python file to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script as sys.argv[1:]")
+    p.set_defaults(handler=_run)
+
+
+def _run(args) -> int:
+    import traceback
+
+    from .compat import NotSupportedError, NotSupportedModuleError, run_script
+
+    try:
+        run_script(args.script, args.args)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except (NotSupportedError, NotSupportedModuleError) as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.endswith(args.script)]
+        where = f" ({args.script}, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+        print(f"{e}{where}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        if str(e).startswith("chainrule run"):
+            print(f"{e}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        return 1
+    except Exception:  # the script's own error: show its traceback, as python would
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+COMMANDS.append(_add_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 

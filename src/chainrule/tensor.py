@@ -12,6 +12,11 @@ import numbers
 import numpy as np
 
 from . import backend
+from .devices import CPU as _CPU
+from .devices import Size, device
+from .devices import _names as _device_names
+from .devices import check_device as _check_device
+from .devices import is_device as _is_device
 
 _FLOAT_KINDS = "f"
 _RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
@@ -130,8 +135,8 @@ class Tensor:
 
     # ---- attributes -------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self._data.shape
+    def shape(self) -> Size:
+        return Size(self._data.shape)
 
     @property
     def ndim(self) -> int:
@@ -142,8 +147,12 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> device:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     @property
     def is_leaf(self) -> bool:
@@ -165,7 +174,7 @@ class Tensor:
 
     def size(self, dim: int | None = None):
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         return self._data.shape[_check_dim(dim, self._data.ndim, "size")]
 
     def dim(self) -> int:
@@ -247,6 +256,12 @@ class Tensor:
 
     def __repr__(self) -> str:
         return _format(self)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a 0-d tensor's value, as in PyTorch."""
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        return object.__format__(self, spec)
 
     # ---- graph -------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -385,15 +400,15 @@ class Tensor:
         self._inplace(_I.index_put, index, value, name="__setitem__")
 
     # ---- copies and dtype ----------------------------------------------------------------------
-    def to(self, *args, dtype=None, copy: bool = False, **kwargs) -> Tensor:
-        """Convert to a dtype (``t.to(cr.float64)``); device strings other than 'cpu' are refused."""
+    def to(self, *args, dtype=None, copy: bool = False, device=None, non_blocking: bool = False,
+           memory_format=None) -> Tensor:
+        """Convert to a dtype (``t.to(cr.float64)``); devices other than the CPU are refused."""
+        _check_device(device, "to()")
         for a in args:
-            if isinstance(a, str) and a in ("cpu",):
-                continue
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif isinstance(a, str) and a.startswith(("cuda", "mps")):
-                raise RuntimeError(f"to(): device {a!r} is not available; chainrule runs on the CPU")
+            elif _is_device(a):
+                _check_device(a, "to()")
             else:
                 dtype = a
         if dtype is None:
@@ -403,10 +418,17 @@ class Tensor:
             return self
         return _E.cast(self, dtype)
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking: bool = False):
+        """With no argument, the legacy type name (``'chainrule.FloatTensor'``); else a cast to ``dtype``,
+        which may be a dtype, a legacy type (``cr.LongTensor``) or its name (``'torch.LongTensor'``)."""
+        from . import legacy
+
         if dtype is None:
-            return f"chainrule.{self._data.dtype.name}"
-        return self.to(dtype)
+            return legacy.type_name(self._data.dtype)
+        return self.to(legacy.as_dtype(dtype))
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
 
     def float(self) -> Tensor:
         return self.to(backend.float32)
@@ -426,7 +448,12 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(backend.bool_)
 
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format=None) -> Tensor:
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False, memory_format=None) -> Tensor:
+        _check_device("cuda" if device is None else device if not isinstance(device, int) else f"cuda:{device}",
+                      "cuda()")
         return self
 
     def clone(self) -> Tensor:
@@ -441,8 +468,31 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     def retain_grad(self) -> None:
-        """Kept for PyTorch compatibility; use cr.grad(out, t) to read a non-leaf gradient."""
-        raise RuntimeError("retain_grad(): use cr.grad(output, tensor) to get a non-leaf tensor's gradient")
+        """Keep this non-leaf tensor's gradient in ``.grad`` at the next backward (as in PyTorch).
+
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> y.retain_grad()
+        >>> y.sum().backward()
+        >>> y.grad
+        tensor([1., 1.])
+        """
+        autograd.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return autograd.retains_grad(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
+
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = x.register_hook(lambda g: g * 2)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([4., 8.])
+        """
+        return autograd.register_hook(self, hook)
 
     def __getitem__(self, index):
         return _I.getitem(self, index)
@@ -523,9 +573,9 @@ def _format(t: Tensor) -> str:
         )
     extras = []
     if arr.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
-        extras.append(f"dtype=chainrule.{arr.dtype.name}")
+        extras.append(f"dtype={_device_names['prefix']}.{arr.dtype.name}")
     if t._node is not None:
-        extras.append(f"grad_fn={t._node!r}")
+        extras.append(f"grad_fn=<{t._node.name()}>")
     elif t.requires_grad:
         extras.append("requires_grad=True")
     return "tensor(" + ", ".join([body, *extras]) + ")"

@@ -258,15 +258,27 @@ def test_from_config_refuses_unknown_classes_and_unconfigurable_modules():
         cr.nn.Sequential(Custom()).get_config()
 
 
-def test_repr_lists_layers_with_parameter_counts():
+def test_repr_lists_layers_as_pytorch_does_and_counts_stay_in_summary():
+    import torch
+
     text = repr(cr.nn.MLP([2, 2, 1], activation="sigmoid"))
     assert text == (
         "MLP(\n"
-        "  (0): Linear(in_features=2, out_features=2, bias=True)  # 6 parameters\n"
+        "  (0): Linear(in_features=2, out_features=2, bias=True)\n"
         "  (1): Sigmoid()\n"
-        "  (2): Linear(in_features=2, out_features=1, bias=True)  # 3 parameters\n"
-        ")  # 9 parameters in total"
+        "  (2): Linear(in_features=2, out_features=1, bias=True)\n"
+        ")"
     )
+    pairs = [
+        (cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.Sequential(cr.nn.Linear(4, 1), cr.nn.Tanh())),
+         torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                             torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Tanh()))),
+        (cr.nn.Conv2d(1, 6, 5), torch.nn.Conv2d(1, 6, 5)),
+        (cr.nn.Dropout(0.25), torch.nn.Dropout(0.25)),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+    assert "parameters" in str(cr.nn.summary(cr.nn.MLP([2, 2, 1]), (1, 2)))
 
 
 def test_summary_tabulates_shapes_weights_and_biases_without_printing(capsys):

@@ -37,7 +37,7 @@ def from_config(config: dict):
 
     >>> layer = cr.nn.from_config({"class": "Linear", "args": {"in_features": 2, "out_features": 1}})
     >>> layer.weight.shape
-    (1, 2)
+    chainrule.Size([1, 2])
     """
     if not isinstance(config, dict) or "class" not in config:
         raise ValueError(f"from_config: expected a dict with keys 'class' and 'args', got {config!r:.200}")

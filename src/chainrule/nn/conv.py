@@ -117,7 +117,7 @@ class Conv2d(_ConvNd):
 
     >>> conv = cr.nn.Conv2d(1, 6, kernel_size=5)
     >>> conv.weight.shape, conv(cr.zeros(2, 1, 28, 28)).shape
-    ((6, 1, 5, 5), (2, 6, 24, 24))
+    (chainrule.Size([6, 1, 5, 5]), chainrule.Size([2, 6, 24, 24]))
     """
 
     _spatial = 2
@@ -128,7 +128,7 @@ class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L) inputs, giving (N, C_out, L_out); arguments as Conv2d.
 
     >>> cr.nn.Conv1d(3, 4, kernel_size=3, padding="same")(cr.zeros(2, 3, 10)).shape
-    (2, 4, 10)
+    chainrule.Size([2, 4, 10])
     """
 
     _spatial = 1

@@ -49,7 +49,7 @@ class Linear(Module):
 
     >>> layer = cr.nn.Linear(3, 2)
     >>> layer(cr.ones(4, 3)).shape
-    (4, 2)
+    chainrule.Size([4, 2])
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:

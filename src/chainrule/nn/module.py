@@ -107,8 +107,14 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if "_forward_hooks" not in d and "_forward_pre_hooks" not in d:
+        if "_forward_hooks" not in d and "_forward_pre_hooks" not in d and "_backward_hooks" not in d:
             return self.forward(*args, **kwargs)
+        if "_backward_hooks" in d:
+            return _call_with_backward_hooks(self, args, kwargs)
+        return self._call_with_forward_hooks(args, kwargs)
+
+    def _call_with_forward_hooks(self, args, kwargs):
+        d = self.__dict__
         for hook in list(d.get("_forward_pre_hooks", {}).values()):
             changed = hook(self, args)
             if changed is not None:
@@ -127,6 +133,17 @@ class Module:
     def register_forward_pre_hook(self, hook) -> _HookHandle:
         """Call ``hook(module, args)`` before each forward; a non-None return replaces the arguments."""
         return _HookHandle(self.__dict__.setdefault("_forward_pre_hooks", {}), hook, self, "_forward_pre_hooks")
+
+    def register_full_backward_hook(self, hook) -> _HookHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to this module's
+        input are computed; a non-None return (a tuple) replaces ``grad_input``. As in PyTorch, the
+        module's forward must take its tensors positionally; here one of them at most may require grad.
+        """
+        return _HookHandle(self.__dict__.setdefault("_backward_hooks", {}), hook, self, "_backward_hooks")
+
+    def register_backward_hook(self, hook) -> _HookHandle:
+        raise RuntimeError("register_backward_hook() is deprecated in PyTorch and not supported by chainrule; "
+                           "use register_full_backward_hook()")
 
     @property
     def layer_name(self) -> str:
@@ -226,14 +243,17 @@ class Module:
         return self
 
     # ---- dtype -----------------------------------------------------------------------------------
-    def to(self, *args, dtype=None, **kwargs) -> Module:
-        """Cast floating parameters and buffers to ``dtype`` in place (``model.to(cr.float64)``)."""
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False, **kwargs) -> Module:
+        """Cast floating parameters and buffers to ``dtype`` in place (``model.to(cr.float64)``);
+        devices other than the CPU are refused."""
+        from ..devices import check_device, is_device
+
+        check_device(device, f"{type(self).__name__}.to()")
         for a in args:
-            if isinstance(a, str) and a == "cpu":
+            if is_device(a):
+                check_device(a, f"{type(self).__name__}.to()")
                 continue
-            if isinstance(a, str) and a.startswith(("cuda", "mps")):
-                raise RuntimeError(f"to(): device {a!r} is not available; chainrule runs on the CPU")
-            dtype = a
+            dtype = a.dtype if isinstance(a, Tensor) else a
         if dtype is None:
             return self
         dtype = np.dtype(dtype)
@@ -256,6 +276,13 @@ class Module:
         return self.to(np.float16)
 
     def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device=None) -> Module:
+        from ..devices import check_device
+
+        check_device("cuda" if device is None else device if not isinstance(device, int) else f"cuda:{device}",
+                     f"{type(self).__name__}.cuda()")
         return self
 
     # ---- state -----------------------------------------------------------------------------------
@@ -307,27 +334,17 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        """PyTorch's layout, with the number of parameters of each layer after it as a comment."""
-        text = self._repr_body()
-        if self._modules:
-            text += f"  # {_count(_parameter_count(self))} in total"
-        return text
-
-    def _repr_body(self) -> str:
+        """PyTorch's layout exactly (parameter counts are in ``cr.nn.summary``)."""
         lines = []
+        extra = self.extra_repr()
         for name, m in self._modules.items():
-            if m is None:
-                lines.append(f"  ({name}): None")
-                continue
-            child = m._repr_body()
-            n = _parameter_count(m)
-            if n:
-                child += f"  # {_count(n)}"
+            child = "None" if m is None else repr(m)
             lines.append(f"  ({name}): " + child.replace("\n", "\n  "))
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        head = f"{type(self).__name__}("
         if not lines:
-            return head + ")"
-        return head + "\n" + "\n".join(lines) + "\n)"
+            return head + extra + ")"
+        extra_lines = ["  " + e for e in extra.split("\n")] if extra else []
+        return head + "\n" + "\n".join(extra_lines + lines) + "\n)"
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
@@ -336,10 +353,6 @@ class Module:
 def _parameter_count(module: Module, trainable_only: bool = False) -> int:
     # a function, not the method: a layer may shadow num_parameters (PReLU's is its number of slopes)
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def _count(n: int) -> str:
-    return f"{n:,} parameter" + ("" if n == 1 else "s")
 
 
 class _HookHandle:
@@ -376,3 +389,43 @@ class _IncompatibleKeys(tuple):
     @property
     def unexpected_keys(self):
         return self[1]
+
+
+def _call_with_backward_hooks(module: Module, args: tuple, kwargs: dict):
+    """Run ``module`` so that its full backward hooks see (grad_input, grad_output)."""
+    hooks = module.__dict__["_backward_hooks"]
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    if len(positions) > 1:
+        raise RuntimeError(
+            f"register_full_backward_hook: {module.layer_name} got {len(positions)} inputs that require grad; "
+            "chainrule supports full backward hooks on modules with one such input"
+        )
+    grad_output: list = [None]
+    n_args = len(args)
+
+    def call_hooks(grad_input: tuple):
+        for hook in list(hooks.values()):
+            changed = hook(module, grad_input, tuple(grad_output))
+            if changed is not None:
+                grad_input = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+        return grad_input
+
+    args = list(args)
+    if positions:
+        i = positions[0]
+        args[i] = args[i].view_as(args[i])  # a node of our own, to catch the gradient of the input
+
+        def on_input(g):
+            grad_input = tuple(g if k == i else None for k in range(n_args))
+            return call_hooks(grad_input)[i]
+
+        args[i].register_hook(on_input)
+    out = module._call_with_forward_hooks(tuple(args), kwargs)
+    if isinstance(out, Tensor) and out.requires_grad:
+        def on_output(g):
+            grad_output[0] = g
+            if not positions:
+                call_hooks((None,) * max(n_args, 1))
+
+        out.register_hook(on_output)
+    return out

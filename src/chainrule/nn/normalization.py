@@ -113,7 +113,7 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) inputs, one mean and variance per channel C.
 
     >>> cr.nn.BatchNorm2d(16)(cr.randn(4, 16, 5, 5)).shape
-    (4, 16, 5, 5)
+    chainrule.Size([4, 16, 5, 5])
     """
 
     _dims = (4,)
@@ -187,7 +187,7 @@ class LayerNorm(Module):
 
     >>> ln = cr.nn.LayerNorm(4)
     >>> ln(cr.randn(2, 3, 4)).shape
-    (2, 3, 4)
+    chainrule.Size([2, 3, 4])
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
@@ -240,7 +240,7 @@ class GroupNorm(Module):
     (``bias=False`` drops the shift).
 
     >>> cr.nn.GroupNorm(2, 4)(cr.randn(3, 4, 5)).shape
-    (3, 4, 5)
+    chainrule.Size([3, 4, 5])
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,

@@ -71,7 +71,7 @@ class MaxPool2d(_MaxPoolNd):
     """Maximum over each window of (N, C, H, W) or (C, H, W) inputs; stride defaults to kernel_size.
 
     >>> cr.nn.MaxPool2d(2)(cr.zeros(1, 6, 24, 24)).shape
-    (1, 6, 12, 12)
+    chainrule.Size([1, 6, 12, 12])
     """
 
     _fn = staticmethod(max_pool2d)
@@ -140,7 +140,7 @@ class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed output size whatever the input size (``1``: global average pooling).
 
     >>> cr.nn.AdaptiveAvgPool2d((2, 2))(cr.zeros(1, 8, 7, 9)).shape
-    (1, 8, 2, 2)
+    chainrule.Size([1, 8, 2, 2])
     """
 
     def __init__(self, output_size) -> None:

@@ -162,7 +162,7 @@ class RNNCell(_CellBase):
 
     >>> cell = cr.nn.RNNCell(3, 5)
     >>> cell(cr.randn(2, 3)).shape
-    (2, 5)
+    chainrule.Size([2, 5])
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
@@ -189,7 +189,7 @@ class LSTMCell(_CellBase):
 
     >>> cell = cr.nn.LSTMCell(3, 5)
     >>> h, c = cell(cr.randn(2, 3))
-    >>> h.shape, c.shape
+    >>> tuple(h.shape), tuple(c.shape)
     ((2, 5), (2, 5))
     """
 
@@ -210,7 +210,7 @@ class GRUCell(_CellBase):
     """One GRU step: h' = (1 - z) * n + z * h, gates r, z, n stacked in that order.
 
     >>> cr.nn.GRUCell(3, 5)(cr.randn(2, 3)).shape
-    (2, 5)
+    chainrule.Size([2, 5])
     """
 
     _mode = "GRU"
@@ -429,7 +429,7 @@ class RNN(RNNBase):
 
     >>> rnn = cr.nn.RNN(3, 5, num_layers=2)
     >>> out, h = rnn(cr.randn(7, 2, 3))
-    >>> out.shape, h.shape
+    >>> tuple(out.shape), tuple(h.shape)
     ((7, 2, 5), (2, 2, 5))
     """
 
@@ -459,7 +459,7 @@ class LSTM(RNNBase):
 
     >>> lstm = cr.nn.LSTM(3, 5, batch_first=True, bidirectional=True)
     >>> out, (h, c) = lstm(cr.randn(2, 7, 3))
-    >>> out.shape, h.shape, c.shape
+    >>> tuple(out.shape), tuple(h.shape), tuple(c.shape)
     ((2, 7, 10), (2, 2, 5), (2, 2, 5))
     """
 
@@ -479,7 +479,7 @@ class GRU(RNNBase):
     r, z, n stacked in that order.
 
     >>> out, h = cr.nn.GRU(3, 5)(cr.randn(7, 2, 3))
-    >>> out.shape, h.shape
+    >>> tuple(out.shape), tuple(h.shape)
     ((7, 2, 5), (1, 2, 5))
     """
 

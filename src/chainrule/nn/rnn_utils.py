@@ -14,7 +14,7 @@ All of it is indexing, so gradients flow back to the padded input.
 >>> packed.batch_sizes.tolist()
 [2, 2, 1, 1]
 >>> out, lengths = cr.nn.utils.rnn.pad_packed_sequence(packed)
->>> out.shape, lengths.tolist()
+>>> tuple(out.shape), lengths.tolist()
 ((4, 2, 3), [4, 2])
 """
 

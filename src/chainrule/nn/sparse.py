@@ -86,7 +86,7 @@ class Embedding(Module):
 
     >>> emb = cr.nn.Embedding(10, 3, padding_idx=0)
     >>> emb(cr.tensor([[1, 2, 0]])).shape
-    (1, 3, 3)
+    chainrule.Size([1, 3, 3])
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,

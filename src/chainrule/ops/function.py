@@ -141,8 +141,50 @@ class Function:
             self._out_version = out._version[0]
         return out
 
+    def __repr__(self) -> str:  # PyTorch's form; a tensor's repr shows grad_fn=<MulBackward0>
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    # ---- PyTorch's view of a node (grad_fn) ------------------------------------------------------
+    def name(self) -> str:
+        """PyTorch's name for this node: ``MulBackward0`` for ``x * y``."""
+        return f"{type(self).__name__.removesuffix('Scalar')}Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        """``(node, 0)`` per input, as PyTorch's ``grad_fn.next_functions``: the input's own node, an
+        ``AccumulateGrad`` for a leaf that requires grad, None for an input without gradient."""
+        inputs = getattr(self, "inputs", ())
+        parents = getattr(self, "parents", (None,) * len(inputs))
+        return tuple(
+            (p if p is not None else AccumulateGrad(t) if t.requires_grad else None, 0)
+            for t, p in zip(inputs, parents)
+        )
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` is not supported on nodes; hook the tensor instead."""
+        raise RuntimeError("grad_fn.register_hook() is not supported by chainrule; use Tensor.register_hook()")
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient ends up (``.variable`` is the leaf), as in PyTorch's graph."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return id(self.variable)
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__.removesuffix('Scalar')}Backward>"
+        return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
 def _shape_error(fn: Function, inputs, err: Exception) -> Exception:

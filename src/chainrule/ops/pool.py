@@ -353,7 +353,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
     >>> import chainrule.nn.functional as F
     >>> F.adaptive_avg_pool2d(cr.ones(2, 3, 7, 5), 1).shape
-    (2, 3, 1, 1)
+    chainrule.Size([2, 3, 1, 1])
     """
     op = "adaptive_avg_pool2d"
     if input._data.ndim not in (3, 4):
