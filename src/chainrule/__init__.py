@@ -69,18 +69,14 @@ half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001
 
 # isort: split
-# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx; cr.distributed: data-
-# parallel training on MPI (needs chainrule[mpi] only when launched by mpiexec).
-from . import distributed, onnx  # noqa: E402
-
-# The errors chainrule raises for bad input (ChainruleError and its subclasses).
-# PyTorch's everyday API beyond the core: devices, sizes, legacy typed constructors, random draws and
-# in-place random fills, hooks; `chainrule run` (chainrule.compat) maps `torch` onto these names.
+# Bound after the core: cr.onnx.export (PyTorch's torch.onnx.export signature over cr.io.export_onnx);
+# cr.distributed (data-parallel training on MPI, needing chainrule[mpi] only when launched by mpiexec);
+# the errors chainrule raises for bad input (ChainruleError and its subclasses); PyTorch's everyday API
+# beyond the core (devices, sizes, legacy typed constructors, random draws and in-place random fills),
+# which `chainrule run` (chainrule.compat) maps `torch` onto.
 from . import creation as _creation  # noqa: E402
+from . import distributed, onnx  # noqa: E402
 from . import legacy as _legacy  # noqa: E402
-
-# cr.onnx.export: PyTorch's torch.onnx.export signature over cr.io.export_onnx.
-from . import onnx  # noqa: E402
 from .creation import Generator, bernoulli, multinomial, randint_like  # noqa: E402
 from .devices import Size, accelerator, backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from .errors import (  # noqa: E402
