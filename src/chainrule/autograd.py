@@ -194,7 +194,6 @@ def _run(outputs, grad_outputs, create_graph: bool, wanted=None, retain_graph: b
     the chain rule for a value that feeds several ops. Without ``create_graph`` the gradients travel
     as ndarrays (see :func:`_node_grads`) and are wrapped into Tensors only at the end.
 
-
     Without ``retain_graph`` every node walked is marked released, as PyTorch frees its saved
     tensors: a second walk through it raises instead of silently adding the gradient again.
     The node keeps its inputs, so ``cr.viz`` can still draw the graph (``released_ok``).
