@@ -391,3 +391,14 @@ def test_warnings_are_one_line_without_source(capsys, monkeypatch):
     captured = capsys.readouterr()
     assert captured.out == "done\n"
     assert captured.err == "chainrule explain: warning: something odd happened\n"
+
+
+def test_resume_refuses_options_it_would_ignore(tmp_path, capsys):
+    """--resume continues a run with the options in its run.json; others are an error, not ignored."""
+    from chainrule.cli import main
+
+    code = main(["train", "--resume", str(tmp_path / "run"), "--epochs", "3", "--lr=0.1", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err == (f"chainrule train: error: --resume continues {tmp_path / 'run'} with the options it was "
+                   "started with; drop --epochs, --lr")

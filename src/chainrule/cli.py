@@ -146,6 +146,14 @@ def _train(args) -> int:
     from .train.runs import TrainConfig, resume_run, train_run
 
     if args.resume is not None:
+        # The run's own options (run.json) decide how it continues: any other is refused, not ignored.
+        given = [a.split("=", 1)[0] for a in args.argv[1:] if a.startswith("--")]
+        ignored = sorted(set(given) - {"--resume", "--quiet", "--threads", "--traceback"})
+        if ignored:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"--resume continues {args.resume} with the options it was started with; "
+                                       f"drop {', '.join(ignored)}")
         return _report_run(resume_run(args.resume, verbose=0 if args.quiet else 1))
 
     if args.nproc is not None and not launched_by_mpi():
