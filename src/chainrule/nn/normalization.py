@@ -170,6 +170,14 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     return out
 
 
+def _reset_affine(layer: Module) -> None:
+    """The identity affine map after normalizing: weight 1, bias 0 (either may be absent)."""
+    if layer.weight is not None:
+        layer.weight._data[...] = 1
+    if layer.bias is not None:
+        layer.bias._data[...] = 0
+
+
 def _normalized_shape(normalized_shape, op: str) -> tuple:
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     if not shape or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
@@ -211,10 +219,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight._data[...] = 1
-        if self.bias is not None:
-            self.bias._data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         x = input if isinstance(input, Tensor) else Tensor(input)
@@ -269,10 +274,7 @@ class GroupNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight._data[...] = 1
-        if self.bias is not None:
-            self.bias._data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         x = input if isinstance(input, Tensor) else Tensor(input)
